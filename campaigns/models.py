@@ -1,0 +1,228 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from templates_app.models import MessageTemplate, PhoneNumber
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        IMPORTING = "importing"
+        READY = "ready"
+        SCHEDULED = "scheduled"
+        RUNNING = "running"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+
+    EDITABLE = (Status.DRAFT, Status.READY, Status.FAILED)
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    pause_reason = models.TextField(blank=True, default="")
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    dedup_days = models.PositiveIntegerField(
+        default=0, help_text="Skip numbers messaged by any campaign within this many days."
+    )
+    max_mps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Campaign-wide cap on messages per second."
+    )
+    # {"<template id>": {"<slot key>": {"column": "..."} | {"text": "..."}}}
+    variable_mapping = models.JSONField(default=dict, blank=True)
+
+    # The uploaded list and what the import made of it.
+    source_file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    source_name = models.CharField(max_length=255, blank=True, default="")
+    columns = models.JSONField(default=list, blank=True)
+    phone_column = models.CharField(max_length=255, blank=True, default="")
+    name_column = models.CharField(max_length=255, blank=True, default="")
+    import_rows_done = models.PositiveBigIntegerField(default=0)
+    import_rows_estimate = models.PositiveBigIntegerField(default=0)
+    import_report = models.JSONField(default=dict, blank=True)
+    import_error = models.TextField(blank=True, default="")
+
+    total_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    sent_count = models.PositiveIntegerField(default=0)
+    delivered_count = models.PositiveIntegerField(default=0)
+    read_count = models.PositiveIntegerField(default=0)
+    replied_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_status_sched")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE
+
+
+class CampaignSender(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        EXHAUSTED = "exhausted"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="senders")
+    phone = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="senders")
+    mps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Rate for this campaign; the number's max if empty."
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    exhausted_code = models.IntegerField(null=True, blank=True)
+    exhausted_reason = models.TextField(blank=True, default="")
+    exhausted_at = models.DateTimeField(null=True, blank=True)
+    # Late binding: the template this sender uses next, moved along `templates` by position.
+    current_template = models.ForeignKey(
+        MessageTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    templates = models.ManyToManyField(
+        MessageTemplate, through="SenderTemplate", related_name="campaign_senders"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "phone"], name="one_sender_per_phone")
+        ]
+
+    def __str__(self):
+        return f"{self.phone} in {self.campaign_id}"
+
+
+class SenderTemplate(models.Model):
+    """One template in a sender's ordered fallback list; the marketer's order, always."""
+
+    sender = models.ForeignKey(
+        CampaignSender, on_delete=models.CASCADE, related_name="template_slots"
+    )
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    failed_code = models.IntegerField(
+        null=True, blank=True, help_text="Set when Meta refused this template for this sender."
+    )
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sender", "position"], name="one_template_per_position"),
+            models.UniqueConstraint(fields=["sender", "template"], name="template_once_per_sender"),
+        ]
+
+
+class Contact(models.Model):
+    """A campaign recipient: the unit of work the senders claim."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        CLAIMED = "claimed"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=20, help_text="E.164 with the leading +")
+    name = models.CharField(max_length=255, blank=True, default="")
+    variables = models.JSONField(default=dict, help_text="The uploaded row, by column name")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.ForeignKey(
+        CampaignSender, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    lease_until = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Backoff: not to be claimed before this time."
+    )
+    # The request body last built for this contact and the template it was built from;
+    # every retry with that template sends these bytes unchanged.
+    payload = models.TextField(blank=True, default="")
+    payload_template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_error_code = models.IntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    skip_reason = models.CharField(max_length=32, blank=True, default="")
+    row_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["campaign", "id"],
+                condition=Q(state="pending"),
+                name="contact_pending_queue",
+            ),
+            models.Index(
+                fields=["lease_until"], condition=Q(state="claimed"), name="contact_claim_lease"
+            ),
+            models.Index(fields=["campaign", "state"], name="contact_campaign_state"),
+        ]
+
+    def __str__(self):
+        return self.phone
+
+
+class Message(models.Model):
+    """One accepted send: what we sent, through which number and template, and its fate."""
+
+    class Status(models.TextChoices):
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+
+    # Forward-only status moves compare these ranks; failed is terminal.
+    RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    phone = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="messages")
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    recipient = models.CharField(max_length=20, help_text="E.164 with the leading +")
+    wamid = models.CharField(max_length=128, unique=True)
+    request_body = models.TextField(help_text="The exact JSON body that was sent")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SENT)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            models.Index(fields=["recipient", "sent_at"], name="message_recipient_sent"),
+            models.Index(fields=["sent_at"], name="message_sent_at"),
+            models.Index(fields=["contact"], name="message_contact"),
+        ]
+
+    def __str__(self):
+        return self.wamid
+
+
+class OptOut(models.Model):
+    class Reason(models.TextChoices):
+        KEYWORD = "keyword", "Replied with an opt-out keyword"
+        USER_PREFERENCES = "user_preferences", "Stopped marketing messages in WhatsApp"
+        META_131050 = "131050", "Meta refused: user stopped marketing messages (131050)"
+        MANUAL = "manual", "Added by staff"
+
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164 with the leading +")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.phone

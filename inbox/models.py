@@ -1,0 +1,63 @@
+from django.db import models
+
+from campaigns.models import Message
+from templates_app.models import PhoneNumber
+
+
+class Conversation(models.Model):
+    """The thread between one of our numbers and one WhatsApp user."""
+
+    phone = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="conversations")
+    wa_id = models.CharField(max_length=32, help_text="The user's WhatsApp id (their number)")
+    user_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="Business-scoped user id, when given"
+    )
+    contact_name = models.CharField(max_length=255, blank=True, default="")
+    unread_count = models.PositiveIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(
+        null=True, blank=True, help_text="Opens the 24-hour customer-service window"
+    )
+    last_message_preview = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["phone", "wa_id"], name="one_conversation_per_pair")
+        ]
+        indexes = [
+            models.Index(fields=["-last_message_at", "id"], name="conversation_recent"),
+            models.Index(fields=["-unread_count", "-last_message_at"], name="conversation_unread"),
+        ]
+
+    def __str__(self):
+        return f"{self.wa_id} ↔ {self.phone}"
+
+
+class InboxMessage(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in"
+        OUTBOUND = "out"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    wamid = models.CharField(max_length=128, unique=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    type = models.CharField(max_length=32, default="text")
+    body = models.TextField(blank=True, default="")
+    raw = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, blank=True, default="")
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.TextField(blank=True, default="")
+    context_wamid = models.CharField(max_length=128, blank=True, default="")
+    campaign_message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    timestamp = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "timestamp"], name="inbox_msg_thread")]
+
+    def __str__(self):
+        return self.wamid

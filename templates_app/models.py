@@ -1,0 +1,131 @@
+from django.db import models
+from django.db.models import Q
+
+from titanflow.crypto import EncryptedTextField
+
+
+class WhatsAppAccount(models.Model):
+    class Health(models.TextChoices):
+        OK = "ok", "OK"
+        TOKEN_INVALID = "token_invalid", "Access token invalid"
+        RESTRICTED = "restricted", "Restricted by Meta"
+
+    waba_id = models.CharField("WABA id", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    access_token = EncryptedTextField()
+    app_secret = EncryptedTextField(
+        blank=True, default="", help_text="Signs this account's webhooks; META_APP_SECRET if empty."
+    )
+    health = models.CharField(max_length=20, choices=Health.choices, default=Health.OK)
+    health_detail = models.TextField(blank=True, default="")
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.waba_id})"
+
+    def mark_health(self, health: str, detail: str = "") -> None:
+        self.health, self.health_detail = health, detail
+        self.save(update_fields=["health", "health_detail", "updated_at"])
+
+
+class PhoneNumber(models.Model):
+    """A sender number. `phone_number_id` is the one identifier used outside the database."""
+
+    THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}
+
+    account = models.ForeignKey(WhatsAppAccount, on_delete=models.CASCADE, related_name="phones")
+    phone_number_id = models.CharField(max_length=64, unique=True)
+    display_phone_number = models.CharField(max_length=32)
+    verified_name = models.CharField(max_length=200, blank=True, default="")
+    quality_rating = models.CharField(max_length=16, blank=True, default="NA")
+    status = models.CharField(max_length=32, blank=True, default="")
+    throughput_level = models.CharField(max_length=16, blank=True, default="STANDARD")
+    messaging_limit = models.CharField(max_length=32, blank=True, default="")
+    max_mps = models.PositiveIntegerField(
+        default=80, help_text="Messages per second; defaults from the throughput level."
+    )
+    max_mps_overridden = models.BooleanField(
+        default=False, help_text="Set when staff lowered the rate; sync then leaves it alone."
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(max_mps__gte=1), name="phone_mps_positive")]
+
+    def __str__(self):
+        return self.display_phone_number or self.phone_number_id
+
+
+class MessageTemplate(models.Model):
+    class Status(models.TextChoices):
+        APPROVED = "APPROVED"
+        PENDING = "PENDING"
+        REJECTED = "REJECTED"
+        PAUSED = "PAUSED"
+        DISABLED = "DISABLED"
+        FLAGGED = "FLAGGED"
+        IN_APPEAL = "IN_APPEAL"
+        PENDING_DELETION = "PENDING_DELETION"
+        DELETED = "DELETED"
+        LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+        ARCHIVED = "ARCHIVED"
+        LOCKED = "LOCKED"
+
+    class ParameterFormat(models.TextChoices):
+        POSITIONAL = "POSITIONAL"
+        NAMED = "NAMED"
+
+    account = models.ForeignKey(WhatsAppAccount, on_delete=models.CASCADE, related_name="templates")
+    meta_template_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    category = models.CharField(max_length=32, blank=True, default="")
+    approved_category = models.CharField(
+        max_length=32, blank=True, default="", help_text="The category Meta approved it under."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.TextField(blank=True, default="")
+    quality_score = models.CharField(max_length=16, blank=True, default="")
+    components = models.JSONField(default=list)
+    parameter_format = models.CharField(
+        max_length=12, choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL
+    )
+    slots = models.JSONField(default=list, help_text="Parsed variable slots, see whatsapp.payloads")
+    deleted_at_meta = models.BooleanField(
+        default=False, help_text="No longer listed by Meta; kept for history."
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name", "language"], name="template_unique_per_account"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} [{self.language}]"
+
+    @property
+    def is_sendable(self) -> bool:
+        """Approved, still listed and not moved to another category than the one approved."""
+        return (
+            self.status == self.Status.APPROVED
+            and not self.deleted_at_meta
+            and (not self.approved_category or self.category == self.approved_category)
+        )
+
+
+class MessageTemplateQuerySet(models.QuerySet):
+    def sendable(self):
+        return self.filter(status=MessageTemplate.Status.APPROVED, deleted_at_meta=False).filter(
+            Q(approved_category="") | Q(category=models.F("approved_category"))
+        )
+
+
+MessageTemplate.add_to_class("objects", MessageTemplateQuerySet.as_manager())

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TitanflowConfig(AppConfig):
+    name = "titanflow"
+    verbose_name = "TitanFlow"

@@ -1,0 +1,30 @@
+"""The periodic jobs, in one list so an operator can read the whole schedule at once."""
+
+from datetime import timedelta
+
+from django.conf import settings
+
+
+def install(app) -> None:
+    app.conf.beat_schedule = {
+        "sync-meta-assets": {
+            "task": "templates_app.tasks.sync_all_accounts",
+            "schedule": timedelta(minutes=settings.TEMPLATE_SYNC_INTERVAL_MINUTES),
+        },
+        "start-due-campaigns": {
+            "task": "campaigns.tasks.start_due_campaigns",
+            "schedule": timedelta(seconds=10),
+        },
+        "reap-expired-leases": {
+            "task": "campaigns.tasks.reap_expired_claims",
+            "schedule": timedelta(seconds=30),
+        },
+        "process-webhooks": {
+            "task": "webhooks.tasks.process_pending",
+            "schedule": timedelta(seconds=5),
+        },
+        "prune-webhook-events": {
+            "task": "webhooks.tasks.prune_events",
+            "schedule": timedelta(hours=6),
+        },
+    }

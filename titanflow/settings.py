@@ -1,0 +1,208 @@
+"""TitanFlow settings: one file, every value from the environment.
+
+A bad or missing value fails at start-up with the variable's name, never later at run time.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if env.bool("TITANFLOW_READ_DOTENV", default=True) and (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _required_secret(name: str, *, debug: bool) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if debug:
+        return f"insecure-dev-only-{name.lower()}"
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+
+
+def _database(name: str) -> dict:
+    raw = env.str(name, default="postgres://postgres@127.0.0.1:5432/titanflow")
+    if "://" not in raw:
+        raise ImproperlyConfigured(f"{name} is not a database URL: {raw!r}")
+    try:
+        config = env.db_url_config(raw)
+    except Exception as exc:  # django-environ raises several kinds for malformed URLs
+        raise ImproperlyConfigured(f"{name} is malformed: {exc}") from exc
+    if not config.get("ENGINE") or "postgresql" not in config["ENGINE"]:
+        raise ImproperlyConfigured(f"{name} must be a postgres:// URL, got {raw!r}")
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} names no database: {raw!r}")
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = _required_secret("SECRET_KEY", debug=DEBUG)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+DATABASES = {"default": _database("DATABASE_URL")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
+
+WHATSAPP_GRAPH_URL = env.url("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com").geturl()
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
+if not WHATSAPP_API_VERSION.startswith("v"):
+    raise ImproperlyConfigured(
+        f"WHATSAPP_API_VERSION looks like v23.0, got {WHATSAPP_API_VERSION!r}"
+    )
+META_APP_SECRET = env.str("META_APP_SECRET", default="")
+META_VERIFY_TOKEN = env.str("META_VERIFY_TOKEN", default="")
+FIELD_ENCRYPTION_KEY = _required_secret("FIELD_ENCRYPTION_KEY", debug=DEBUG)
+DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="AE").upper()
+if len(DEFAULT_PHONE_REGION) != 2 or not DEFAULT_PHONE_REGION.isalpha():
+    raise ImproperlyConfigured(
+        f"DEFAULT_PHONE_REGION must be a two-letter region code, got {DEFAULT_PHONE_REGION!r}"
+    )
+
+TEMPLATE_SYNC_INTERVAL_MINUTES = env.int("TEMPLATE_SYNC_INTERVAL_MINUTES", default=30)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+OPT_OUT_KEYWORDS = env.list(
+    "OPT_OUT_KEYWORDS", default=["STOP", "UNSUBSCRIBE", "STOP ALL", "OPT OUT", "CANCEL"]
+)
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "/media/"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_filters",
+    "django_htmx",
+    "template_partials",
+    "titanflow",
+    "templates_app",
+    "campaigns",
+    "inbox",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "titanflow.auth.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "titanflow.urls"
+WSGI_APPLICATION = "titanflow.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+MARKETER_GROUP = "marketer"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads nothing from it: the token goes in <body hx-headers>
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve straight from static/ in the demo without collectstatic
+DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024  # Meta's largest delivery is well under 3 MB
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["titanflow.auth.IsMarketer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {"TITLE": "TitanFlow API", "VERSION": "1.0.0"}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+# Tasks carry ids only; JSON keeps them readable and safe.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A worker killed mid-task must not lose it: ack after the work, redeliver on loss.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Long prefetch would park send slices behind one busy worker; take one at a time.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redelivery of an unacked task after this long; longer than any slice we run.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Results are rarely read; keep Redis lean.
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Periodic jobs live in code (beat_schedule in titanflow/celery.py), not in the database.
+CELERY_BEAT_SCHEDULER = "celery.beat:PersistentScheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
+CELERY_TIMEZONE = TIME_ZONE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
