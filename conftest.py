@@ -1,0 +1,45 @@
+"""Fixtures every test module may use: users of each kind and a running Meta simulator."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+
+SHARED = Path(__file__).resolve().parent.parent / "shared"
+
+
+@pytest.fixture
+def shared_dir():
+    """The engineers' shared folder with Meta's real payloads; absent on a user's machine."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present on this machine")
+    return SHARED
+
+
+@pytest.fixture
+def marketer(db, django_user_model):
+    user = django_user_model.objects.create_user(username="mara", password="s3cret-Passw0rd!")
+    user.groups.add(Group.objects.get_or_create(name=settings.MARKETER_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def marketer_client(client, marketer):
+    client.force_login(marketer)
+    return client
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    return django_user_model.objects.create_user(
+        username="stefan", password="s3cret-Passw0rd!", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def simulator():
+    from titanflow.simulator.testing import start_simulator
+
+    with start_simulator() as handle:
+        yield handle
