@@ -116,9 +116,14 @@ class SenderTemplate(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["sender", "position"], name="one_template_per_position"),
+            models.UniqueConstraint(
+                fields=["sender", "position"], name="one_template_per_position"
+            ),
             models.UniqueConstraint(fields=["sender", "template"], name="template_once_per_sender"),
         ]
+
+    def __str__(self):
+        return f"#{self.position} {self.template_id}"
 
 
 class Contact(models.Model):

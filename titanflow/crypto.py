@@ -30,7 +30,9 @@ def decrypt(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ValueError("cannot decrypt: FIELD_ENCRYPTION_KEY does not match the stored data") from exc
+        raise ValueError(
+            "cannot decrypt: FIELD_ENCRYPTION_KEY does not match the stored data"
+        ) from exc
 
 
 class EncryptedTextField(models.TextField):

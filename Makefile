@@ -1,0 +1,42 @@
+# `make run` sets everything up and starts TitanFlow with the Meta simulator; `make test` sets up and
+# runs the linters and the whole test suite. Both are safe to run again.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+export DJANGO_SETTINGS_MODULE := titanflow.settings
+
+.PHONY: run test setup services browser lint pytest bench clean-demo
+
+run: setup
+	$(PY) manage.py load_demo
+	$(VENV)/bin/honcho start
+
+test: setup browser lint pytest
+
+setup: $(VENV)/.installed .env services
+	$(PY) scripts/ensure_db.py
+	$(PY) manage.py migrate --noinput -v 0
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e ".[dev]"
+	touch $@
+
+.env:
+	$(PYTHON) scripts/make_env.py
+
+services:
+	bash scripts/services.sh
+
+browser:
+	bash scripts/browser.sh
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+pytest: $(VENV)/.installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) manage.py bench $(BENCH_ARGS)

@@ -1,0 +1,86 @@
+from django.contrib import admin
+
+from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
+
+
+class SenderTemplateInline(admin.TabularInline):
+    model = SenderTemplate
+    extra = 0
+    ordering = ["position"]
+    raw_id_fields = ["template"]
+
+
+class CampaignSenderInline(admin.TabularInline):
+    model = CampaignSender
+    extra = 0
+    raw_id_fields = ["phone", "current_template"]
+    readonly_fields = ["state", "exhausted_code", "exhausted_reason", "exhausted_at"]
+    show_change_link = True
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "status",
+        "owner",
+        "total_count",
+        "sent_count",
+        "delivered_count",
+        "read_count",
+        "replied_count",
+        "failed_count",
+        "created_at",
+    ]
+    list_filter = ["status", "created_at"]
+    search_fields = ["name", "owner__username"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    inlines = [CampaignSenderInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(CampaignSender)
+class CampaignSenderAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "phone", "state", "mps", "current_template", "exhausted_code"]
+    list_filter = ["state"]
+    search_fields = ["campaign__name", "phone__display_phone_number", "phone__phone_number_id"]
+    list_select_related = ["campaign", "phone", "current_template"]
+    raw_id_fields = ["campaign", "phone", "current_template"]
+    inlines = [SenderTemplateInline]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["phone", "name", "campaign", "state", "attempts", "last_error_code"]
+    list_filter = ["state", "skip_reason"]
+    search_fields = ["phone", "name"]
+    list_select_related = ["campaign"]
+    raw_id_fields = ["campaign", "claimed_by", "payload_template"]
+    show_full_result_count = False  # exact counts over millions of contacts are slow
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "wamid",
+        "recipient",
+        "campaign",
+        "phone",
+        "template",
+        "status",
+        "error_code",
+        "sent_at",
+    ]
+    list_filter = ["status", "error_code"]
+    search_fields = ["wamid", "recipient"]
+    list_select_related = ["campaign", "phone", "template"]
+    raw_id_fields = ["campaign", "contact", "phone", "template"]
+    show_full_result_count = False
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    list_display = ["phone", "reason", "source", "created_at"]
+    list_filter = ["reason"]
+    search_fields = ["phone"]

@@ -1,0 +1,1 @@
+"""The campaigns API: `setup` (drafts, upload, senders, mapping, preview) and `lifecycle`."""

@@ -1,0 +1,1 @@
+"""Campaign pages: `wizard` (list, new, draft steps), `detail` (live page), `actions`."""

@@ -1,0 +1,1 @@
+"""Cross-model inbox workflows: `ingest` (incoming messages and their statuses), `replies`."""

@@ -1,0 +1,75 @@
+from django import forms
+from django.contrib import admin
+
+from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+
+
+class AccountAdminForm(forms.ModelForm):
+    # Secrets are write-only: the admin never shows them back.
+    access_token = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave empty to keep the stored token.",
+    )
+    app_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave empty to keep the stored secret.",
+    )
+
+    class Meta:
+        model = WhatsAppAccount
+        fields = ["waba_id", "name", "access_token", "app_secret"]
+
+    def clean_access_token(self):
+        token = self.cleaned_data["access_token"]
+        if not token and not self.instance.pk:
+            raise forms.ValidationError("An access token is required for a new account.")
+        return token or self.instance.access_token
+
+    def clean_app_secret(self):
+        return self.cleaned_data["app_secret"] or self.instance.app_secret
+
+
+@admin.register(WhatsAppAccount)
+class WhatsAppAccountAdmin(admin.ModelAdmin):
+    form = AccountAdminForm
+    list_display = ["name", "waba_id", "health", "last_synced_at"]
+    list_filter = ["health"]
+    search_fields = ["name", "waba_id"]
+    readonly_fields = ["health", "health_detail", "last_synced_at"]
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_phone_number",
+        "verified_name",
+        "phone_number_id",
+        "account",
+        "quality_rating",
+        "status",
+        "throughput_level",
+        "messaging_limit",
+        "max_mps",
+    ]
+    list_filter = ["quality_rating", "status", "throughput_level", "account"]
+    search_fields = ["display_phone_number", "verified_name", "phone_number_id"]
+    list_select_related = ["account"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "language",
+        "category",
+        "status",
+        "quality_score",
+        "account",
+        "deleted_at_meta",
+    ]
+    list_filter = ["status", "category", "language", "deleted_at_meta", "account"]
+    search_fields = ["name", "meta_template_id"]
+    list_select_related = ["account"]
+    readonly_fields = ["slots", "status_changed_at", "last_synced_at"]

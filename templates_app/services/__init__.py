@@ -1,0 +1,1 @@
+"""Meta asset workflows: syncing accounts, phone numbers and templates; applying Meta events."""
