@@ -53,7 +53,9 @@ class PhoneNumber(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(max_mps__gte=1), name="phone_mps_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_mps__gte=1), name="phone_mps_positive")
+        ]
 
     def __str__(self):
         return self.display_phone_number or self.phone_number_id

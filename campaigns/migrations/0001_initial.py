@@ -6,173 +6,420 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('templates_app', '0001_initial'),
+        ("templates_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OptOut',
+            name="OptOut",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone', models.CharField(help_text='E.164 with the leading +', max_length=20, unique=True)),
-                ('reason', models.CharField(choices=[('keyword', 'Replied with an opt-out keyword'), ('user_preferences', 'Stopped marketing messages in WhatsApp'), ('131050', 'Meta refused: user stopped marketing messages (131050)'), ('manual', 'Added by staff')], max_length=20)),
-                ('source', models.CharField(blank=True, default='', max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "phone",
+                    models.CharField(
+                        help_text="E.164 with the leading +", max_length=20, unique=True
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("keyword", "Replied with an opt-out keyword"),
+                            ("user_preferences", "Stopped marketing messages in WhatsApp"),
+                            ("131050", "Meta refused: user stopped marketing messages (131050)"),
+                            ("manual", "Added by staff"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, default="", max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('importing', 'Importing'), ('ready', 'Ready'), ('scheduled', 'Scheduled'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed'), ('cancelled', 'Cancelled'), ('failed', 'Failed')], default='draft', max_length=12)),
-                ('pause_reason', models.TextField(blank=True, default='')),
-                ('scheduled_at', models.DateTimeField(blank=True, null=True)),
-                ('dedup_days', models.PositiveIntegerField(default=0, help_text='Skip numbers messaged by any campaign within this many days.')),
-                ('max_mps', models.PositiveIntegerField(blank=True, help_text='Campaign-wide cap on messages per second.', null=True)),
-                ('variable_mapping', models.JSONField(blank=True, default=dict)),
-                ('source_file', models.FileField(blank=True, upload_to='imports/%Y/%m/')),
-                ('source_name', models.CharField(blank=True, default='', max_length=255)),
-                ('columns', models.JSONField(blank=True, default=list)),
-                ('phone_column', models.CharField(blank=True, default='', max_length=255)),
-                ('name_column', models.CharField(blank=True, default='', max_length=255)),
-                ('import_rows_done', models.PositiveBigIntegerField(default=0)),
-                ('import_rows_estimate', models.PositiveBigIntegerField(default=0)),
-                ('import_report', models.JSONField(blank=True, default=dict)),
-                ('import_error', models.TextField(blank=True, default='')),
-                ('total_count', models.PositiveIntegerField(default=0)),
-                ('skipped_count', models.PositiveIntegerField(default=0)),
-                ('sent_count', models.PositiveIntegerField(default=0)),
-                ('delivered_count', models.PositiveIntegerField(default=0)),
-                ('read_count', models.PositiveIntegerField(default=0)),
-                ('replied_count', models.PositiveIntegerField(default=0)),
-                ('failed_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('launched_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='campaigns', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("importing", "Importing"),
+                            ("ready", "Ready"),
+                            ("scheduled", "Scheduled"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                            ("failed", "Failed"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                ("pause_reason", models.TextField(blank=True, default="")),
+                ("scheduled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "dedup_days",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Skip numbers messaged by any campaign within this many days.",
+                    ),
+                ),
+                (
+                    "max_mps",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Campaign-wide cap on messages per second.", null=True
+                    ),
+                ),
+                ("variable_mapping", models.JSONField(blank=True, default=dict)),
+                ("source_file", models.FileField(blank=True, upload_to="imports/%Y/%m/")),
+                ("source_name", models.CharField(blank=True, default="", max_length=255)),
+                ("columns", models.JSONField(blank=True, default=list)),
+                ("phone_column", models.CharField(blank=True, default="", max_length=255)),
+                ("name_column", models.CharField(blank=True, default="", max_length=255)),
+                ("import_rows_done", models.PositiveBigIntegerField(default=0)),
+                ("import_rows_estimate", models.PositiveBigIntegerField(default=0)),
+                ("import_report", models.JSONField(blank=True, default=dict)),
+                ("import_error", models.TextField(blank=True, default="")),
+                ("total_count", models.PositiveIntegerField(default=0)),
+                ("skipped_count", models.PositiveIntegerField(default=0)),
+                ("sent_count", models.PositiveIntegerField(default=0)),
+                ("delivered_count", models.PositiveIntegerField(default=0)),
+                ("read_count", models.PositiveIntegerField(default=0)),
+                ("replied_count", models.PositiveIntegerField(default=0)),
+                ("failed_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("launched_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="campaigns",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CampaignSender',
+            name="CampaignSender",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mps', models.PositiveIntegerField(blank=True, help_text="Rate for this campaign; the number's max if empty.", null=True)),
-                ('state', models.CharField(choices=[('active', 'Active'), ('exhausted', 'Exhausted')], default='active', max_length=10)),
-                ('exhausted_code', models.IntegerField(blank=True, null=True)),
-                ('exhausted_reason', models.TextField(blank=True, default='')),
-                ('exhausted_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='senders', to='campaigns.campaign')),
-                ('current_template', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='templates_app.messagetemplate')),
-                ('phone', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='senders', to='templates_app.phonenumber')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mps",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Rate for this campaign; the number's max if empty.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("active", "Active"), ("exhausted", "Exhausted")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("exhausted_code", models.IntegerField(blank=True, null=True)),
+                ("exhausted_reason", models.TextField(blank=True, default="")),
+                ("exhausted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="senders",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "current_template",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="templates_app.messagetemplate",
+                    ),
+                ),
+                (
+                    "phone",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="senders",
+                        to="templates_app.phonenumber",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone', models.CharField(help_text='E.164 with the leading +', max_length=20)),
-                ('name', models.CharField(blank=True, default='', max_length=255)),
-                ('variables', models.JSONField(default=dict, help_text='The uploaded row, by column name')),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('claimed', 'Claimed'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=8)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('not_before', models.DateTimeField(blank=True, help_text='Backoff: not to be claimed before this time.', null=True)),
-                ('payload', models.TextField(blank=True, default='')),
-                ('last_error_code', models.IntegerField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('skip_reason', models.CharField(blank=True, default='', max_length=32)),
-                ('row_number', models.PositiveIntegerField(default=0)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='campaigns.campaign')),
-                ('claimed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='campaigns.campaignsender')),
-                ('payload_template', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='templates_app.messagetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("phone", models.CharField(help_text="E.164 with the leading +", max_length=20)),
+                ("name", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "variables",
+                    models.JSONField(default=dict, help_text="The uploaded row, by column name"),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("claimed", "Claimed"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "not_before",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Backoff: not to be claimed before this time.",
+                        null=True,
+                    ),
+                ),
+                ("payload", models.TextField(blank=True, default="")),
+                ("last_error_code", models.IntegerField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("skip_reason", models.CharField(blank=True, default="", max_length=32)),
+                ("row_number", models.PositiveIntegerField(default=0)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contacts",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "claimed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="campaigns.campaignsender",
+                    ),
+                ),
+                (
+                    "payload_template",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="templates_app.messagetemplate",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('recipient', models.CharField(help_text='E.164 with the leading +', max_length=20)),
-                ('wamid', models.CharField(max_length=128, unique=True)),
-                ('request_body', models.TextField(help_text='The exact JSON body that was sent')),
-                ('status', models.CharField(choices=[('sent', 'Sent'), ('delivered', 'Delivered'), ('read', 'Read'), ('failed', 'Failed')], default='sent', max_length=10)),
-                ('error_code', models.IntegerField(blank=True, null=True)),
-                ('error_title', models.TextField(blank=True, default='')),
-                ('sent_at', models.DateTimeField()),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('replied_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='campaigns.campaign')),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='campaigns.contact')),
-                ('phone', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='templates_app.phonenumber')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='templates_app.messagetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.CharField(help_text="E.164 with the leading +", max_length=20),
+                ),
+                ("wamid", models.CharField(max_length=128, unique=True)),
+                ("request_body", models.TextField(help_text="The exact JSON body that was sent")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("sent", "Sent"),
+                            ("delivered", "Delivered"),
+                            ("read", "Read"),
+                            ("failed", "Failed"),
+                        ],
+                        default="sent",
+                        max_length=10,
+                    ),
+                ),
+                ("error_code", models.IntegerField(blank=True, null=True)),
+                ("error_title", models.TextField(blank=True, default="")),
+                ("sent_at", models.DateTimeField()),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                ("replied_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="campaigns.contact",
+                    ),
+                ),
+                (
+                    "phone",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="messages",
+                        to="templates_app.phonenumber",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="templates_app.messagetemplate",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SenderTemplate',
+            name="SenderTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('failed_code', models.IntegerField(blank=True, help_text='Set when Meta refused this template for this sender.', null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('sender', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='template_slots', to='campaigns.campaignsender')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='templates_app.messagetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                (
+                    "failed_code",
+                    models.IntegerField(
+                        blank=True,
+                        help_text="Set when Meta refused this template for this sender.",
+                        null=True,
+                    ),
+                ),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "sender",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="template_slots",
+                        to="campaigns.campaignsender",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="templates_app.messagetemplate",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='campaignsender',
-            name='templates',
-            field=models.ManyToManyField(related_name='campaign_senders', through='campaigns.SenderTemplate', to='templates_app.messagetemplate'),
+            model_name="campaignsender",
+            name="templates",
+            field=models.ManyToManyField(
+                related_name="campaign_senders",
+                through="campaigns.SenderTemplate",
+                to="templates_app.messagetemplate",
+            ),
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(fields=['status', 'scheduled_at'], name='campaign_status_sched'),
+            model_name="campaign",
+            index=models.Index(fields=["status", "scheduled_at"], name="campaign_status_sched"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(condition=models.Q(('state', 'pending')), fields=['campaign', 'id'], name='contact_pending_queue'),
+            model_name="contact",
+            index=models.Index(
+                condition=models.Q(("state", "pending")),
+                fields=["campaign", "id"],
+                name="contact_pending_queue",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(condition=models.Q(('state', 'claimed')), fields=['lease_until'], name='contact_claim_lease'),
+            model_name="contact",
+            index=models.Index(
+                condition=models.Q(("state", "claimed")),
+                fields=["lease_until"],
+                name="contact_claim_lease",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['campaign', 'state'], name='contact_campaign_state'),
+            model_name="contact",
+            index=models.Index(fields=["campaign", "state"], name="contact_campaign_state"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['campaign', 'status'], name='message_campaign_status'),
+            model_name="message",
+            index=models.Index(fields=["campaign", "status"], name="message_campaign_status"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['recipient', 'sent_at'], name='message_recipient_sent'),
+            model_name="message",
+            index=models.Index(fields=["recipient", "sent_at"], name="message_recipient_sent"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['sent_at'], name='message_sent_at'),
+            model_name="message",
+            index=models.Index(fields=["sent_at"], name="message_sent_at"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['contact'], name='message_contact'),
+            model_name="message",
+            index=models.Index(fields=["contact"], name="message_contact"),
         ),
         migrations.AddConstraint(
-            model_name='sendertemplate',
-            constraint=models.UniqueConstraint(fields=('sender', 'position'), name='one_template_per_position'),
+            model_name="sendertemplate",
+            constraint=models.UniqueConstraint(
+                fields=("sender", "position"), name="one_template_per_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sendertemplate',
-            constraint=models.UniqueConstraint(fields=('sender', 'template'), name='template_once_per_sender'),
+            model_name="sendertemplate",
+            constraint=models.UniqueConstraint(
+                fields=("sender", "template"), name="template_once_per_sender"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaignsender',
-            constraint=models.UniqueConstraint(fields=('campaign', 'phone'), name='one_sender_per_phone'),
+            model_name="campaignsender",
+            constraint=models.UniqueConstraint(
+                fields=("campaign", "phone"), name="one_sender_per_phone"
+            ),
         ),
     ]

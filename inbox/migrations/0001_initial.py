@@ -5,62 +5,121 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('campaigns', '0001_initial'),
-        ('templates_app', '0001_initial'),
+        ("campaigns", "0001_initial"),
+        ("templates_app", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('wa_id', models.CharField(help_text="The user's WhatsApp id (their number)", max_length=32)),
-                ('user_id', models.CharField(blank=True, default='', help_text='Business-scoped user id, when given', max_length=128)),
-                ('contact_name', models.CharField(blank=True, default='', max_length=255)),
-                ('unread_count', models.PositiveIntegerField(default=0)),
-                ('last_message_at', models.DateTimeField(blank=True, null=True)),
-                ('last_inbound_at', models.DateTimeField(blank=True, help_text='Opens the 24-hour customer-service window', null=True)),
-                ('last_message_preview', models.CharField(blank=True, default='', max_length=200)),
-                ('phone', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='templates_app.phonenumber')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "wa_id",
+                    models.CharField(
+                        help_text="The user's WhatsApp id (their number)", max_length=32
+                    ),
+                ),
+                (
+                    "user_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Business-scoped user id, when given",
+                        max_length=128,
+                    ),
+                ),
+                ("contact_name", models.CharField(blank=True, default="", max_length=255)),
+                ("unread_count", models.PositiveIntegerField(default=0)),
+                ("last_message_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_inbound_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Opens the 24-hour customer-service window", null=True
+                    ),
+                ),
+                ("last_message_preview", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "phone",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to="templates_app.phonenumber",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='InboxMessage',
+            name="InboxMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('wamid', models.CharField(max_length=128, unique=True)),
-                ('direction', models.CharField(choices=[('in', 'Inbound'), ('out', 'Outbound')], max_length=3)),
-                ('type', models.CharField(default='text', max_length=32)),
-                ('body', models.TextField(blank=True, default='')),
-                ('raw', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(blank=True, default='', max_length=10)),
-                ('error_code', models.IntegerField(blank=True, null=True)),
-                ('error_title', models.TextField(blank=True, default='')),
-                ('context_wamid', models.CharField(blank=True, default='', max_length=128)),
-                ('timestamp', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('campaign_message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='replies', to='campaigns.message')),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='inbox.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("wamid", models.CharField(max_length=128, unique=True)),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("in", "Inbound"), ("out", "Outbound")], max_length=3
+                    ),
+                ),
+                ("type", models.CharField(default="text", max_length=32)),
+                ("body", models.TextField(blank=True, default="")),
+                ("raw", models.JSONField(blank=True, default=dict)),
+                ("status", models.CharField(blank=True, default="", max_length=10)),
+                ("error_code", models.IntegerField(blank=True, null=True)),
+                ("error_title", models.TextField(blank=True, default="")),
+                ("context_wamid", models.CharField(blank=True, default="", max_length=128)),
+                ("timestamp", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "campaign_message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="replies",
+                        to="campaigns.message",
+                    ),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="inbox.conversation",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['-last_message_at', 'id'], name='conversation_recent'),
+            model_name="conversation",
+            index=models.Index(fields=["-last_message_at", "id"], name="conversation_recent"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['-unread_count', '-last_message_at'], name='conversation_unread'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["-unread_count", "-last_message_at"], name="conversation_unread"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.UniqueConstraint(fields=('phone', 'wa_id'), name='one_conversation_per_pair'),
+            model_name="conversation",
+            constraint=models.UniqueConstraint(
+                fields=("phone", "wa_id"), name="one_conversation_per_pair"
+            ),
         ),
         migrations.AddIndex(
-            model_name='inboxmessage',
-            index=models.Index(fields=['conversation', 'timestamp'], name='inbox_msg_thread'),
+            model_name="inboxmessage",
+            index=models.Index(fields=["conversation", "timestamp"], name="inbox_msg_thread"),
         ),
     ]
