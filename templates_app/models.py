@@ -96,6 +96,9 @@ class MessageTemplate(models.Model):
         max_length=12, choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL
     )
     slots = models.JSONField(default=list, help_text="Parsed variable slots, see whatsapp.payloads")
+    unsupported_reason = models.TextField(
+        blank=True, default="", help_text="Why TitanFlow cannot send it (set when parsing fails)."
+    )
     deleted_at_meta = models.BooleanField(
         default=False, help_text="No longer listed by Meta; kept for history."
     )
@@ -115,19 +118,20 @@ class MessageTemplate(models.Model):
 
     @property
     def is_sendable(self) -> bool:
-        """Approved, still listed and not moved to another category than the one approved."""
+        """Approved, still listed, understood, and not moved away from its approved category."""
         return (
             self.status == self.Status.APPROVED
             and not self.deleted_at_meta
+            and not self.unsupported_reason
             and (not self.approved_category or self.category == self.approved_category)
         )
 
 
 class MessageTemplateQuerySet(models.QuerySet):
     def sendable(self):
-        return self.filter(status=MessageTemplate.Status.APPROVED, deleted_at_meta=False).filter(
-            Q(approved_category="") | Q(category=models.F("approved_category"))
-        )
+        return self.filter(
+            status=MessageTemplate.Status.APPROVED, deleted_at_meta=False, unsupported_reason=""
+        ).filter(Q(approved_category="") | Q(category=models.F("approved_category")))
 
 
 MessageTemplate.add_to_class("objects", MessageTemplateQuerySet.as_manager())
