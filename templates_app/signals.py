@@ -1,0 +1,7 @@
+"""Signals templates_app sends so higher floors can react without templates_app importing them."""
+
+from django.dispatch import Signal
+
+# Sent after a template webhook's changes commit, with `template_ids: list[int]`: the engine drops
+# its cached sendability for those templates at once (late binding).
+template_status_changed = Signal()
