@@ -87,6 +87,21 @@ WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 OPT_OUT_KEYWORDS = env.list(
     "OPT_OUT_KEYWORDS", default=["STOP", "UNSUBSCRIBE", "STOP ALL", "OPT OUT", "CANCEL"]
 )
+# The sending engine (campaigns/engine). A slice is one task's bounded run for one sender; the
+# lease outlives any slice, so only a dead worker's claims ever expire.
+ENGINE_SLICE_SECONDS = env.float("ENGINE_SLICE_SECONDS", default=5.0)
+ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=60.0)
+# Results are written in one statement per flush; shorter means livelier pages, more statements.
+ENGINE_FLUSH_SECONDS = env.float("ENGINE_FLUSH_SECONDS", default=1.0)
+# A send whose answer never came waits this long for its status webhook before it is resent.
+ENGINE_AMBIGUOUS_GRACE_SECONDS = env.float("ENGINE_AMBIGUOUS_GRACE_SECONDS", default=300.0)
+ENGINE_MAX_IN_FLIGHT = env.int("ENGINE_MAX_IN_FLIGHT", default=64)
+ENGINE_MAX_ATTEMPTS = env.int("ENGINE_MAX_ATTEMPTS", default=8)
+# 131048 (spam rate limit) pauses a number briefly; this many within a minute exhausts it.
+ENGINE_SPAM_THRESHOLD = env.int("ENGINE_SPAM_THRESHOLD", default=3)
+if ENGINE_LEASE_SECONDS <= 2 * ENGINE_SLICE_SECONDS:
+    raise ImproperlyConfigured("ENGINE_LEASE_SECONDS must exceed twice ENGINE_SLICE_SECONDS")
+
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 VAR_DIR = BASE_DIR / "var"

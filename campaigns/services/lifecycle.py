@@ -1,0 +1,413 @@
+"""Campaign lifecycle: launch, schedule, pause, resume, cancel, retry, retarget and statistics.
+
+Every transition is one conditional UPDATE whose row count says whether it happened, so two
+clicks, two workers or a click racing the engine never start a campaign twice or revive a
+cancelled one.
+"""
+
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Prefetch, Q
+from django.utils import timezone
+
+from campaigns.engine.dispatch import campaign_kick, sender_stopped
+from campaigns.engine.redis import generation_bump
+from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from templates_app.models import MessageTemplate
+
+
+class CampaignStateError(Exception):
+    """A lifecycle step that cannot happen now; the message is a sentence a marketer can read."""
+
+
+LAUNCHABLE = (Campaign.Status.READY,)
+PAUSABLE = (Campaign.Status.RUNNING, Campaign.Status.SCHEDULED)
+CANCELLABLE = (
+    Campaign.Status.READY,
+    Campaign.Status.SCHEDULED,
+    Campaign.Status.RUNNING,
+    Campaign.Status.PAUSED,
+)
+RETRYABLE = (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED)
+AUDIENCES = ("failed", "not_delivered", "not_read", "replied")
+
+
+def campaign_launch(
+    *, campaign: Campaign, user=None, scheduled_at: datetime | None = None
+) -> Campaign:
+    """Start sending now, or at `scheduled_at` when it lies in the future."""
+    now = timezone.now()
+    scheduled = scheduled_at is not None and scheduled_at > now
+    with transaction.atomic():
+        campaign_check_launchable(campaign=campaign)
+        status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.RUNNING
+        fields = {"status": status, "pause_reason": "", "updated_at": now}
+        if scheduled:
+            fields["scheduled_at"] = scheduled_at
+        else:
+            fields["launched_at"] = now
+        moved = Campaign.objects.filter(pk=campaign.pk, status__in=LAUNCHABLE).update(**fields)
+        if not moved:
+            raise CampaignStateError("This campaign was already launched.")
+        senders_rebind(campaign_id=campaign.pk)
+        if not scheduled:
+            _kick_on_commit(campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_check_launchable(*, campaign: Campaign) -> None:
+    """Raises CampaignStateError with the first reason this campaign cannot be launched."""
+    if campaign.status not in LAUNCHABLE:
+        raise CampaignStateError(
+            f"This campaign is {campaign.get_status_display().lower()}; "
+            "only a ready campaign can be launched."
+        )
+    senders = _senders_with_templates(campaign, state=CampaignSender.State.ACTIVE)
+    if not senders:
+        raise CampaignStateError("Add at least one sending number before launching.")
+    for sender in senders:
+        if _first_usable_slot(sender) is None:
+            raise CampaignStateError(
+                f"The number {sender.phone} has no approved template to send with."
+            )
+    _check_mapping(campaign, senders)
+    if not campaign.contacts.filter(state=Contact.State.PENDING).exists():
+        raise CampaignStateError("There is no contact left to send to.")
+
+
+def _senders_with_templates(campaign: Campaign, **filters) -> list[CampaignSender]:
+    slots = SenderTemplate.objects.select_related("template").order_by("position", "id")
+    return list(
+        campaign.senders.filter(**filters)
+        .select_related("phone")
+        .prefetch_related(Prefetch("template_slots", queryset=slots))
+        .order_by("id")
+    )
+
+
+def _first_usable_slot(sender: CampaignSender) -> SenderTemplate | None:
+    for slot in sender.template_slots.all():
+        if slot.failed_code is None and slot.template.is_sendable:
+            return slot
+    return None
+
+
+def _check_mapping(campaign: Campaign, senders: list[CampaignSender]) -> None:
+    mapping = campaign.variable_mapping or {}
+    for sender in senders:
+        for slot in sender.template_slots.all():
+            template = slot.template
+            if not template.is_sendable:
+                continue
+            given = mapping.get(str(template.pk)) or {}
+            missing = [key for key in _slot_keys(template) if not _mapped(given.get(key))]
+            if missing:
+                raise CampaignStateError(
+                    f"The template {template.name} has no value for {', '.join(missing)}; "
+                    "complete the variable mapping first."
+                )
+
+
+def _slot_keys(template: MessageTemplate) -> list[str]:
+    return [
+        slot["key"] for slot in template.slots or [] if isinstance(slot, dict) and "key" in slot
+    ]
+
+
+def _mapped(source) -> bool:
+    return isinstance(source, dict) and bool(source.get("column") or source.get("text"))
+
+
+def senders_rebind(*, campaign_id: int) -> int:
+    """Points every active sender at its first usable template; exhausts those with none.
+
+    Returns how many senders are active afterwards.
+    """
+    campaign = Campaign(pk=campaign_id)
+    active = 0
+    for sender in _senders_with_templates(campaign, state=CampaignSender.State.ACTIVE):
+        slot = _first_usable_slot(sender)
+        if slot is None:
+            sender_exhaust(
+                sender_id=sender.pk,
+                code=None,
+                reason="No approved template left for this number.",
+            )
+            continue
+        active += 1
+        if sender.current_template_id != slot.template_id:
+            CampaignSender.objects.filter(pk=sender.pk).update(current_template=slot.template)
+    return active
+
+
+def sender_exhaust(*, sender_id: int, code: int | None, reason: str) -> bool:
+    """Stops one sender; True if it was active. Its running slice (if any) notices within one
+    batch and returns its claims to the pool itself: releasing them from here could hand a
+    contact whose request is in flight to another number."""
+    moved = CampaignSender.objects.filter(pk=sender_id, state=CampaignSender.State.ACTIVE).update(
+        state=CampaignSender.State.EXHAUSTED,
+        exhausted_code=code,
+        exhausted_reason=reason,
+        exhausted_at=timezone.now(),
+    )
+    if moved:
+        transaction.on_commit(lambda: sender_stopped(sender_id=sender_id))
+    return bool(moved)
+
+
+def campaign_pause(*, campaign: Campaign, reason: str = "", user=None) -> Campaign:
+    """Stops sending; slices in flight stop at their next check (within one slice)."""
+    moved = Campaign.objects.filter(pk=campaign.pk, status__in=PAUSABLE).update(
+        status=Campaign.Status.PAUSED, pause_reason=reason, updated_at=timezone.now()
+    )
+    transaction.on_commit(generation_bump)
+    if not moved:
+        campaign.refresh_from_db()
+        raise CampaignStateError(
+            f"This campaign is {campaign.get_status_display().lower()}; "
+            "only a running or scheduled campaign can be paused."
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
+    """Re-activates exhausted numbers (they may be healthy again) and sends on."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.status != Campaign.Status.PAUSED:
+            raise CampaignStateError(
+                f"This campaign is {locked.get_status_display().lower()}; "
+                "only a paused campaign can be resumed."
+            )
+        _senders_reset(campaign_id=campaign.pk)
+        if not senders_rebind(campaign_id=campaign.pk):
+            raise CampaignStateError(
+                "No number has an approved template to send with; "
+                "fix the templates or numbers, then resume."
+            )
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=Campaign.Status.RUNNING,
+            pause_reason="",
+            launched_at=locked.launched_at or timezone.now(),
+            updated_at=timezone.now(),
+        )
+        _kick_on_commit(campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _senders_reset(*, campaign_id: int) -> None:
+    # Template-scope failures were recorded per sender; a template Meta paused or disabled for
+    # everyone stays unusable through its own status, so clearing the local marks is safe.
+    CampaignSender.objects.filter(campaign_id=campaign_id).update(
+        state=CampaignSender.State.ACTIVE,
+        exhausted_code=None,
+        exhausted_reason="",
+        exhausted_at=None,
+    )
+    SenderTemplate.objects.filter(sender__campaign_id=campaign_id).update(
+        failed_code=None, failed_at=None
+    )
+
+
+def campaign_cancel(*, campaign: Campaign, user=None) -> Campaign:
+    moved = Campaign.objects.filter(pk=campaign.pk, status__in=CANCELLABLE).update(
+        status=Campaign.Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
+    )
+    transaction.on_commit(generation_bump)
+    if not moved:
+        campaign.refresh_from_db()
+        raise CampaignStateError(
+            f"This campaign is {campaign.get_status_display().lower()} and cannot be cancelled."
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_retry_failed(*, campaign: Campaign, user=None) -> int:
+    """Puts failed contacts back in the queue; returns how many."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.status not in RETRYABLE:
+            raise CampaignStateError(
+                f"This campaign is {locked.get_status_display().lower()}; "
+                "failed contacts can be retried once it has been launched."
+            )
+        count = Contact.objects.filter(campaign=locked, state=Contact.State.FAILED).update(
+            state=Contact.State.PENDING,
+            attempts=0,
+            not_before=None,
+            last_error_code=None,
+            last_error="",
+        )
+        if not count:
+            raise CampaignStateError("No contact of this campaign has failed.")
+        _counters_move_failed_back(campaign_id=locked.pk, count=count)
+        if locked.status == Campaign.Status.COMPLETED:
+            Campaign.objects.filter(pk=locked.pk).update(
+                status=Campaign.Status.RUNNING, completed_at=None
+            )
+            senders_rebind(campaign_id=locked.pk)
+        if locked.status != Campaign.Status.PAUSED:
+            _kick_on_commit(locked.pk)
+    campaign.refresh_from_db()
+    return count
+
+
+def _counters_move_failed_back(*, campaign_id: int, count: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE campaigns_campaign SET failed_count = GREATEST(failed_count - %s, 0) "
+            "WHERE id = %s",
+            [count, campaign_id],
+        )
+
+
+def campaign_retarget(*, campaign: Campaign, audience: str, user, name: str = "") -> Campaign:
+    """A new campaign, ready to review and launch, for the contacts in `audience`."""
+    if audience not in AUDIENCES:
+        raise CampaignStateError(f"Unknown audience {audience!r}; pick one of {AUDIENCES}.")
+    with transaction.atomic():
+        target = _campaign_copy(campaign, user=user, name=name or f"{campaign.name} ({audience})")
+        count = _contacts_copy(source=campaign, target=target, audience=audience)
+        if not count:
+            raise CampaignStateError("No contact of this campaign matches that audience.")
+        Campaign.objects.filter(pk=target.pk).update(total_count=count)
+    target.refresh_from_db()
+    return target
+
+
+def _campaign_copy(source: Campaign, *, user, name: str) -> Campaign:
+    target = Campaign.objects.create(
+        name=name[:200],
+        owner=user,
+        status=Campaign.Status.READY,
+        dedup_days=source.dedup_days,
+        max_mps=source.max_mps,
+        columns=source.columns,
+        phone_column=source.phone_column,
+        name_column=source.name_column,
+        source_name=source.source_name,
+    )
+    mapping = dict(source.variable_mapping or {})
+    for sender in source.senders.order_by("id"):
+        copy = CampaignSender.objects.create(
+            campaign=target, phone_id=sender.phone_id, mps=sender.mps
+        )
+        SenderTemplate.objects.bulk_create(
+            SenderTemplate(sender=copy, template_id=slot.template_id, position=slot.position)
+            for slot in sender.template_slots.order_by("position")
+        )
+    Campaign.objects.filter(pk=target.pk).update(variable_mapping=mapping)
+    return target
+
+
+_AUDIENCE_SQL = {
+    "failed": "c.state = 'failed'",
+    "not_delivered": (
+        "c.state = 'sent' AND NOT EXISTS (SELECT 1 FROM campaigns_message m WHERE "
+        "m.contact_id = c.id AND m.status IN ('delivered', 'read'))"
+    ),
+    "not_read": (
+        "c.state = 'sent' AND NOT EXISTS (SELECT 1 FROM campaigns_message m WHERE "
+        "m.contact_id = c.id AND m.status = 'read')"
+    ),
+    "replied": (
+        "EXISTS (SELECT 1 FROM campaigns_message m WHERE m.contact_id = c.id "
+        "AND m.replied_at IS NOT NULL)"
+    ),
+}
+
+
+def _contacts_copy(*, source: Campaign, target: Campaign, audience: str) -> int:
+    # One INSERT ... SELECT: a retarget of a million contacts never passes through Python.
+    sql = f"""
+        INSERT INTO campaigns_contact (campaign_id, phone, name, variables, state, attempts,
+            payload, last_error, skip_reason, row_number)
+        SELECT DISTINCT ON (c.phone) %s, c.phone, c.name, c.variables, 'pending', 0, '', '', '',
+            c.row_number
+        FROM campaigns_contact c
+        WHERE c.campaign_id = %s AND {_AUDIENCE_SQL[audience]}
+        ORDER BY c.phone, c.id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [target.pk, source.pk])
+        return cursor.rowcount
+
+
+def campaign_stats(*, campaign: Campaign) -> dict:
+    """Counters, per-sender figures and failures grouped by Meta error code."""
+    campaign.refresh_from_db()
+    states = dict(
+        Contact.objects.filter(campaign=campaign)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .order_by("state")
+    )
+    return {
+        "id": campaign.pk,
+        "status": campaign.status,
+        "pause_reason": campaign.pause_reason,
+        "counters": {
+            field: getattr(campaign, f"{field}_count")
+            for field in ("total", "skipped", "sent", "delivered", "read", "replied", "failed")
+        },
+        "contacts": {state: states.get(state, 0) for state in Contact.State.values},
+        "senders": _sender_stats(campaign),
+        "failures": _failure_stats(campaign),
+    }
+
+
+def _sender_stats(campaign: Campaign) -> list[dict]:
+    by_phone = dict(
+        Message.objects.filter(campaign=campaign)
+        .values_list("phone_id")
+        .annotate(n=Count("id"))
+        .order_by("phone_id")
+    )
+    delivered = dict(
+        Message.objects.filter(campaign=campaign, status__in=["delivered", "read"])
+        .values_list("phone_id")
+        .annotate(n=Count("id"))
+        .order_by("phone_id")
+    )
+    senders = campaign.senders.select_related("phone", "current_template").order_by("id")
+    return [
+        {
+            "id": sender.pk,
+            "phone_number_id": sender.phone.phone_number_id,
+            "display_phone_number": sender.phone.display_phone_number,
+            "state": sender.state,
+            "mps": sender.mps or sender.phone.max_mps,
+            "current_template": sender.current_template.name if sender.current_template else None,
+            "exhausted_code": sender.exhausted_code,
+            "exhausted_reason": sender.exhausted_reason,
+            "sent": by_phone.get(sender.phone_id, 0),
+            "delivered": delivered.get(sender.phone_id, 0),
+        }
+        for sender in senders
+    ]
+
+
+def _failure_stats(campaign: Campaign) -> list[dict]:
+    rows = (
+        Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
+        .values("last_error_code")
+        .annotate(count=Count("id"), example=_any_error())
+        .order_by("-count", "last_error_code")
+    )
+    return [
+        {"code": row["last_error_code"], "count": row["count"], "reason": row["example"] or ""}
+        for row in rows
+    ]
+
+
+def _any_error():
+    return Max("last_error", filter=~Q(last_error=""))
+
+
+def _kick_on_commit(campaign_id: int) -> None:
+    transaction.on_commit(lambda: campaign_kick(campaign_id=campaign_id))

@@ -1,0 +1,27 @@
+"""Thin Celery tasks of the sending engine: ids in, one engine call, nothing else."""
+
+from celery import shared_task
+
+
+@shared_task(name="campaigns.tasks.send_slice", ignore_result=True)
+def send_slice(*, campaign_id: int, sender_id: int) -> None:
+    """Sends for one sender for one bounded slice, then queues the next slice if work remains."""
+    from campaigns.engine.slice import sender_run_slice
+
+    sender_run_slice(campaign_id=campaign_id, sender_id=sender_id)
+
+
+@shared_task(name="campaigns.tasks.start_due_campaigns", ignore_result=True)
+def start_due_campaigns() -> None:
+    """Starts scheduled campaigns whose time has come and re-queues running ones whose slice
+    chain was lost (a worker killed mid-slice)."""
+    from campaigns.engine.watch import campaigns_start_due
+
+    campaigns_start_due()
+
+
+@shared_task(name="campaigns.tasks.reap_expired_claims", ignore_result=True)
+def reap_expired_claims() -> None:
+    from campaigns.engine.claims import claims_reap
+
+    claims_reap()
