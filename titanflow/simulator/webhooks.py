@@ -1,0 +1,173 @@
+"""Posting signed webhooks to TitanFlow, off the request path, the way Meta does.
+
+Status notes are timed with `loop.call_later` (cheaper than a task per message), land in a queue
+when their moment comes, and a bounded pool of workers posts them over one keep-alive session.
+"""
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter, deque
+
+import aiohttp
+
+from titanflow.simulator.options import SimulatorOptions
+from titanflow.simulator.payloads import StatusNote, statuses_delivery
+from titanflow.whatsapp.signature import compute_signature
+
+_LATENCY_SAMPLES = 100_000
+_POLL_S = 0.002
+
+
+class WebhookPoster:
+    def __init__(self, options: SimulatorOptions, rng: random.Random):
+        self.options = options
+        self.rng = rng
+        self.enabled = bool(options.webhook_url and options.app_secret)
+        self.pending = 0  # statuses scheduled and not yet posted or given up
+        self._queue: asyncio.Queue[StatusNote] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._workers: list[asyncio.Task] = []
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        self.posted = self.failed = self.statuses_posted = self.duplicates = self.dropped = 0
+        self.failed_by_status: Counter[str] = Counter()
+        self.latencies_ms: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        self._queue = asyncio.Queue()
+        connector = aiohttp.TCPConnector(limit=self.options.webhook_concurrency)
+        timeout = aiohttp.ClientTimeout(total=self.options.webhook_timeout_s)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        self._workers = [
+            asyncio.create_task(self._work()) for _ in range(self.options.webhook_concurrency)
+        ]
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def schedule(self, notes: list[StatusNote]) -> None:
+        """Post each note after its stage delay; `notes` are one message's stages, in order."""
+        if not self.enabled or not notes:
+            return
+        if self.options.shuffle:
+            self.rng.shuffle(notes)
+        loop = asyncio.get_running_loop()
+        low, high = self.options.stage_delay_ms
+        delay = 0.0
+        for note in notes:
+            delay += self.rng.uniform(low, high) / 1000
+            loop.call_later(delay, self._queue.put_nowait, note)
+        self.pending += len(notes)
+
+    async def post_now(self, payload: dict) -> int | None:
+        """Post one event delivery at once; the receiver's HTTP status (None if unreachable)."""
+        if not self.enabled:
+            return None
+        return await self._post(_encode(payload))
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._take_batch()
+            try:
+                await self._deliver(batch)
+            finally:
+                self.pending -= len(batch)
+
+    async def _take_batch(self) -> list[StatusNote]:
+        batch = [await self._queue.get()]
+        size = self.options.statuses_per_delivery
+        deadline = time.monotonic() + self.options.batch_linger_ms / 1000
+        while len(batch) < size:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                if time.monotonic() >= deadline:
+                    break
+                # Polling, not wait_for(queue.get()): on 3.11 a timed-out get can lose an item.
+                await asyncio.sleep(_POLL_S)
+        return batch
+
+    async def _deliver(self, batch: list[StatusNote]) -> None:
+        body = _encode(statuses_delivery(batch))
+        status = await self._post_with_retries(body)
+        if status is not None and status < 300:
+            self.statuses_posted += len(batch)
+            if self.options.duplicate_rate and self.rng.random() < self.options.duplicate_rate:
+                self.duplicates += 1
+                await self._post(body)
+
+    async def _post_with_retries(self, body: bytes) -> int | None:
+        for attempt in range(self.options.webhook_retries + 1):
+            status = await self._post(body)
+            if status is not None and status < 300:
+                return status
+            if attempt < self.options.webhook_retries:
+                await asyncio.sleep(0.2 * 2**attempt)
+        self.dropped += 1
+        return status
+
+    async def _post(self, body: bytes) -> int | None:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": compute_signature(self.options.app_secret, body),
+        }
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                self.options.webhook_url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            self.failed += 1
+            self.failed_by_status["unreachable"] += 1
+            return None
+        self._count(status, (time.perf_counter() - started) * 1000)
+        return status
+
+    def _count(self, status: int, latency_ms: float) -> None:
+        if status < 300:
+            self.posted += 1
+            self.latencies_ms.append(latency_ms)
+        else:
+            self.failed += 1
+            self.failed_by_status[str(status)] += 1
+
+    def stats(self) -> dict:
+        ordered = sorted(self.latencies_ms)
+        return {
+            "enabled": self.enabled,
+            "posted": self.posted,
+            "failed": self.failed,
+            "failed_by_status": dict(self.failed_by_status),
+            "statuses_posted": self.statuses_posted,
+            "duplicates": self.duplicates,
+            "dropped": self.dropped,
+            "pending": self.pending,
+            "latency_ms": {
+                "p50": _percentile(ordered, 0.50),
+                "p99": _percentile(ordered, 0.99),
+                "samples": len(ordered),
+            },
+        }
+
+
+def _encode(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _percentile(ordered: list[float], share: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
