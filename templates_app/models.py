@@ -60,6 +60,19 @@ class PhoneNumber(models.Model):
     def __str__(self):
         return self.display_phone_number or self.phone_number_id
 
+    @property
+    def rate_ceiling(self) -> int:
+        """The most Meta allows this number to send per second."""
+        return self.THROUGHPUT_MPS.get(self.throughput_level, self.THROUGHPUT_MPS["STANDARD"])
+
+    def set_max_mps(self, max_mps: int) -> None:
+        """Lower this number's pace, or give it back its full rate; sync keeps a lowered rate."""
+        if not 1 <= max_mps <= self.rate_ceiling:
+            raise ValueError(f"Choose between 1 and {self.rate_ceiling} messages per second.")
+        self.max_mps = max_mps
+        self.max_mps_overridden = max_mps < self.rate_ceiling
+        self.save(update_fields=["max_mps", "max_mps_overridden", "updated_at"])
+
 
 class MessageTemplate(models.Model):
     class Status(models.TextChoices):
@@ -125,6 +138,22 @@ class MessageTemplate(models.Model):
             and not self.unsupported_reason
             and (not self.approved_category or self.category == self.approved_category)
         )
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why a campaign cannot pick this template, in a sentence; empty when it can."""
+        if self.deleted_at_meta:
+            return "Meta no longer lists this template."
+        if self.unsupported_reason:
+            return self.unsupported_reason
+        if self.status != self.Status.APPROVED:
+            return f"Meta reports it {self.status.lower().replace('_', ' ')}."
+        if self.approved_category and self.category != self.approved_category:
+            return (
+                f"Meta moved it from {self.approved_category.lower()} to "
+                f"{self.category.lower()}; it is not approved for that."
+            )
+        return ""
 
 
 class MessageTemplateQuerySet(models.QuerySet):

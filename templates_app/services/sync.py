@@ -1,0 +1,448 @@
+"""Bring what Meta knows about a WhatsApp account (its numbers and templates) into the database.
+
+Everything here takes Graph-API-shaped dicts, so the sync, the demo loader and the tests share one
+path. Writes are set-based: one read of what exists, one `INSERT ... ON CONFLICT` per batch, one
+UPDATE for the templates Meta no longer lists.
+"""
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+from templates_app.services.progress import SyncProgress
+from titanflow.whatsapp.client import graph_client
+from titanflow.whatsapp.errors import MetaAPIError, Scope, TransportError
+from titanflow.whatsapp.payloads import parse_slots
+
+PHONE_FIELDS = (
+    "id,display_phone_number,verified_name,quality_rating,status,throughput,"
+    "whatsapp_business_manager_messaging_limit"
+)
+TEMPLATE_FIELDS = (
+    "id,name,status,category,language,components,parameter_format,quality_score,rejected_reason"
+)
+PAGE_SIZE = 100
+UPSERT_BATCH = 1000
+MAX_PARALLEL_ACCOUNTS = 4
+TOKEN_INVALID_SENTENCE = (
+    "Meta says the access token is invalid or expired. Paste a new token to resume syncing "
+    "and sending."
+)
+
+
+class AccountVerificationError(Exception):
+    """The token check failed; the message is a sentence a marketer can act on."""
+
+
+@dataclass
+class SyncResult:
+    account_id: int
+    waba_id: str
+    phones: int = 0
+    templates: int = 0
+    deleted: int = 0
+    unsupported: int = 0
+    error: str = ""
+    retry_after: float | None = None  # set when Meta asked us to come back later
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def summary(self) -> str:
+        if self.error:
+            return self.error
+        return (
+            f"{self.phones} numbers, {self.templates} templates"
+            f" ({self.deleted} gone from Meta, {self.unsupported} not sendable by TitanFlow)"
+        )
+
+
+# -- the token check ---------------------------------------------------------------------------
+
+
+def account_verify_token(*, waba_id: str, access_token: str) -> dict:
+    """Ask Meta for the account with this token: its {"id", "name"}, or a refusal explained."""
+    try:
+        return graph_client(access_token).get(waba_id, {"fields": "id,name"})
+    except TransportError as exc:
+        raise AccountVerificationError(
+            "TitanFlow could not reach Meta to check the token. Try again in a minute."
+        ) from exc
+    except MetaAPIError as exc:
+        raise AccountVerificationError(_refusal_sentence(exc, waba_id)) from exc
+
+
+def _refusal_sentence(exc: MetaAPIError, waba_id: str) -> str:
+    if exc.code == 190:
+        return "Meta refused the check: the access token is invalid or expired."
+    if exc.code == 100:
+        return (
+            f"Meta does not know WhatsApp account {waba_id}, or this token cannot see it "
+            f"({exc.title})."
+        )
+    if exc.info.scope == Scope.THROTTLE:
+        return "Meta is limiting API calls for this app right now. Try again in a few minutes."
+    return f"Meta refused the check: {exc}."
+
+
+def account_create(
+    *, waba_id: str, access_token: str, name: str = "", app_secret: str = ""
+) -> WhatsAppAccount:
+    """Check the token against Meta, then store the account (the token encrypted)."""
+    found = account_verify_token(waba_id=waba_id, access_token=access_token)
+    return WhatsAppAccount.objects.create(
+        waba_id=waba_id,
+        name=name or str(found.get("name") or waba_id),
+        access_token=access_token,
+        app_secret=app_secret,
+    )
+
+
+# -- syncing -----------------------------------------------------------------------------------
+
+
+def account_sync(*, account: WhatsAppAccount, progress: SyncProgress | None = None) -> SyncResult:
+    """Sync the account's phone numbers, then its templates.
+
+    A refused token marks the account and is reported in the result. Throttling and transient
+    failures raise `MetaAPIError` so the caller (a Celery task) can retry later.
+    """
+    client = graph_client(account.access_token)
+    result = SyncResult(account_id=account.pk, waba_id=account.waba_id)
+    _report(progress, state="running", message="Fetching phone numbers…")
+    try:
+        phones = list(client.iter_pages(f"{account.waba_id}/phone_numbers", _params(PHONE_FIELDS)))
+        result.phones = phones_upsert(account=account, items=phones)
+        _report(progress, phones=result.phones, message="Fetching templates…")
+        templates = _fetch_templates(client, account, progress)
+    except MetaAPIError as exc:
+        if exc.info.scope in (Scope.THROTTLE, Scope.TRANSIENT):
+            raise
+        result.error = _account_refused(account, exc)
+        _report(progress, state="failed", message=result.error)
+        return result
+    _store_templates(account, templates, result)
+    _account_synced(account)
+    _report(
+        progress,
+        state="done",
+        templates=result.templates,
+        deleted=result.deleted,
+        message=f"Synced {result.summary()}.",
+    )
+    return result
+
+
+def _params(fields: str) -> dict:
+    return {"fields": fields, "limit": str(PAGE_SIZE)}
+
+
+def _fetch_templates(client, account: WhatsAppAccount, progress: SyncProgress | None) -> list:
+    items = []
+    for item in client.iter_pages(f"{account.waba_id}/message_templates", _params(TEMPLATE_FIELDS)):
+        items.append(item)
+        if progress and len(items) % PAGE_SIZE == 0:
+            progress.update(templates=len(items), message=f"Fetched {len(items)} templates…")
+    return items
+
+
+@transaction.atomic
+def _store_templates(account: WhatsAppAccount, items: list[dict], result: SyncResult) -> None:
+    ids, unsupported = _templates_upsert(account, items)
+    result.templates, result.unsupported = len(ids), unsupported
+    result.deleted = templates_mark_gone(account=account, keep_ids=ids)
+
+
+def _account_refused(account: WhatsAppAccount, exc: MetaAPIError) -> str:
+    if exc.code == 190:
+        account.mark_health(WhatsAppAccount.Health.TOKEN_INVALID, TOKEN_INVALID_SENTENCE)
+        return TOKEN_INVALID_SENTENCE
+    return f"Meta refused the sync: {exc.info.meaning} ({exc})"
+
+
+def _account_synced(account: WhatsAppAccount) -> None:
+    # A successful listing proves the token works again; a restriction is Meta's to lift.
+    now = timezone.now()
+    fields = {"last_synced_at": now, "updated_at": now}
+    if account.health == WhatsAppAccount.Health.TOKEN_INVALID:
+        fields |= {"health": WhatsAppAccount.Health.OK, "health_detail": ""}
+    WhatsAppAccount.objects.filter(pk=account.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(account, name, value)
+
+
+def _report(progress: SyncProgress | None, **fields) -> None:
+    if progress is not None:
+        progress.update(**fields)
+
+
+def accounts_sync(
+    *,
+    accounts: list[WhatsAppAccount],
+    max_workers: int = MAX_PARALLEL_ACCOUNTS,
+    on_done: Callable[[SyncResult], None] | None = None,
+) -> list[SyncResult]:
+    """Sync several accounts at once, at most `max_workers` in parallel (Meta limits per app)."""
+    if not accounts:
+        return []
+    workers = max(1, min(max_workers, MAX_PARALLEL_ACCOUNTS, len(accounts)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+        results = []
+        for result in pool.map(_sync_in_thread, accounts):
+            results.append(result)
+            if on_done:
+                on_done(result)
+    return results
+
+
+def _sync_in_thread(account: WhatsAppAccount) -> SyncResult:
+    close_old_connections()
+    try:
+        return account_sync(account=account)
+    except MetaAPIError as exc:
+        return SyncResult(
+            account_id=account.pk,
+            waba_id=account.waba_id,
+            error=f"Meta asked to retry later: {exc}",
+            retry_after=exc.retry_after or exc.info.retry_after_s or 60.0,
+        )
+    finally:
+        connection.close()  # each worker thread opened its own connection
+
+
+# -- phone numbers -----------------------------------------------------------------------------
+
+
+def phones_upsert(*, account: WhatsAppAccount, items: list[dict]) -> int:
+    """Insert or update numbers from Graph `phone_numbers` items; returns how many."""
+    if not items:
+        return 0
+    lowered = dict(
+        PhoneNumber.objects.filter(
+            phone_number_id__in=[str(item["id"]) for item in items], max_mps_overridden=True
+        ).values_list("phone_number_id", "max_mps")
+    )
+    now = timezone.now()
+    rows = [_phone_row(account, item, lowered, now) for item in _unique(items, _phone_key)]
+    PhoneNumber.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["phone_number_id"],
+        update_fields=[
+            "account",
+            "display_phone_number",
+            "verified_name",
+            "quality_rating",
+            "status",
+            "throughput_level",
+            "messaging_limit",
+            "max_mps",
+            "last_synced_at",
+            "updated_at",
+        ],
+    )
+    return len(rows)
+
+
+def _phone_key(item: dict) -> str:
+    return str(item["id"])
+
+
+def _phone_row(account, item: dict, lowered: dict[str, int], now) -> PhoneNumber:
+    phone_number_id = str(item["id"])
+    level = str((item.get("throughput") or {}).get("level") or "STANDARD").upper()
+    ceiling = PhoneNumber.THROUGHPUT_MPS.get(level, PhoneNumber.THROUGHPUT_MPS["STANDARD"])
+    # Staff lowered this number's rate: keep their choice, but never above what Meta allows.
+    max_mps = min(lowered[phone_number_id], ceiling) if phone_number_id in lowered else ceiling
+    return PhoneNumber(
+        account=account,
+        phone_number_id=phone_number_id,
+        display_phone_number=str(item.get("display_phone_number") or ""),
+        verified_name=str(item.get("verified_name") or ""),
+        quality_rating=str(item.get("quality_rating") or "NA").upper(),
+        status=str(item.get("status") or ""),
+        throughput_level=level,
+        messaging_limit=_messaging_limit(item),
+        max_mps=max_mps,
+        max_mps_overridden=phone_number_id in lowered,
+        last_synced_at=now,
+        updated_at=now,
+    )
+
+
+def _messaging_limit(item: dict) -> str:
+    # `whatsapp_business_manager_messaging_limit` replaces the deprecated `messaging_limit_tier`.
+    limit = item.get("whatsapp_business_manager_messaging_limit") or item.get(
+        "messaging_limit_tier"
+    )
+    if isinstance(limit, dict):
+        limit = limit.get("current_limit") or limit.get("limit") or limit.get("tier")
+    return str(limit or "")
+
+
+def _unique(items: list[dict], key: Callable[[dict], object]) -> list[dict]:
+    # One statement cannot update a row twice; the last listing of an entry wins.
+    return list({key(item): item for item in items}.values())
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+
+def templates_upsert(*, account: WhatsAppAccount, items: list[dict]) -> int:
+    """Insert or update templates from Graph `message_templates` items; returns the count.
+
+    A template keeps its row across renames (matched by Meta's id first, then name and language).
+    """
+    ids, _ = _templates_upsert(account, items)
+    return len(ids)
+
+
+def templates_mark_gone(*, account: WhatsAppAccount, keep_ids: list[int]) -> int:
+    """Flag the account's templates Meta no longer lists; they stay for history, never deleted."""
+    return (
+        MessageTemplate.objects.filter(account=account, deleted_at_meta=False)
+        .exclude(pk__in=keep_ids)
+        .update(deleted_at_meta=True, updated_at=timezone.now())
+    )
+
+
+@dataclass(frozen=True)
+class _Known:
+    pk: int
+    name: str
+    language: str
+    status: str
+    status_changed_at: object
+    status_reason: str
+    approved_category: str
+
+
+def _templates_upsert(account: WhatsAppAccount, items: list[dict]) -> tuple[list[int], int]:
+    items = _unique(items, lambda item: (item["name"], item["language"]))
+    known = _known_templates(account)
+    _apply_renames(known, items)
+    now = timezone.now()
+    rows = [_template_row(account, item, known, now) for item in items]
+    MessageTemplate.objects.bulk_create(
+        rows,
+        batch_size=UPSERT_BATCH,
+        update_conflicts=True,
+        unique_fields=["account", "name", "language"],
+        update_fields=[
+            "meta_template_id",
+            "category",
+            "approved_category",
+            "status",
+            "status_reason",
+            "status_changed_at",
+            "quality_score",
+            "components",
+            "parameter_format",
+            "slots",
+            "unsupported_reason",
+            "deleted_at_meta",
+            "last_synced_at",
+            "updated_at",
+        ],
+    )
+    return [row.pk for row in rows], sum(1 for row in rows if row.unsupported_reason)
+
+
+def _known_templates(account: WhatsAppAccount) -> dict[str, _Known]:
+    """What the database holds, by Meta id and by "name|language" (one query)."""
+    known = {}
+    fields = [
+        "pk",
+        "meta_template_id",
+        "name",
+        "language",
+        "status",
+        "status_changed_at",
+        "status_reason",
+        "approved_category",
+    ]
+    for row in MessageTemplate.objects.filter(account=account).order_by("id").values(*fields):
+        entry = _Known(**{k: row[k] for k in fields if k != "meta_template_id"})
+        known[f"{row['name']}|{row['language']}"] = entry
+        if row["meta_template_id"]:
+            known[f"id:{row['meta_template_id']}"] = entry
+    return known
+
+
+def _apply_renames(known: dict[str, _Known], items: list[dict]) -> None:
+    # Rare, so one UPDATE each; afterwards the upsert matches every row by name and language.
+    for item in items:
+        entry = known.get(f"id:{item.get('id')}")
+        if entry is None or (entry.name, entry.language) == (item["name"], item["language"]):
+            continue
+        if f"{item['name']}|{item['language']}" in known:
+            continue  # that name belongs to another row; the upsert updates that one instead
+        MessageTemplate.objects.filter(pk=entry.pk).update(
+            name=item["name"], language=item["language"]
+        )
+        known.pop(f"{entry.name}|{entry.language}", None)
+        renamed = _Known(**{**entry.__dict__, "name": item["name"], "language": item["language"]})
+        known[f"{item['name']}|{item['language']}"] = renamed
+
+
+def _template_row(account, item: dict, known: dict[str, _Known], now) -> MessageTemplate:
+    entry = known.get(f"{item['name']}|{item['language']}")
+    status = str(item.get("status") or MessageTemplate.Status.PENDING).upper()
+    category = str(item.get("category") or "").upper()
+    parameter_format = str(item.get("parameter_format") or "POSITIONAL").upper()
+    components = item.get("components") or []
+    slots, unsupported = _slots(components, parameter_format)
+    changed = entry is None or entry.status != status
+    return MessageTemplate(
+        account=account,
+        meta_template_id=str(item.get("id") or ""),
+        name=item["name"],
+        language=item["language"],
+        category=category,
+        approved_category=_approved_category(status, category, entry),
+        status=status,
+        status_reason=_status_reason(item, entry, changed),
+        status_changed_at=now if changed else entry.status_changed_at,
+        quality_score=_quality(item.get("quality_score")),
+        components=components,
+        parameter_format=parameter_format,
+        slots=slots,
+        unsupported_reason=unsupported,
+        deleted_at_meta=False,
+        last_synced_at=now,
+        updated_at=now,
+    )
+
+
+def _slots(components: list, parameter_format: str) -> tuple[list[dict], str]:
+    try:
+        return [slot.to_dict() for slot in parse_slots(components, parameter_format)], ""
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # UnsupportedTemplateError is a ValueError; malformed definitions must not stop a sync.
+        return [], str(exc) or "TitanFlow cannot read this template's variables."
+
+
+def _approved_category(status: str, category: str, entry: _Known | None) -> str:
+    if status == MessageTemplate.Status.APPROVED:
+        return category
+    return entry.approved_category if entry else ""
+
+
+def _status_reason(item: dict, entry: _Known | None, changed: bool) -> str:
+    reason = str(item.get("rejected_reason") or "")
+    if reason.upper() == "NONE":
+        reason = ""
+    if changed or reason:
+        return reason
+    return entry.status_reason
+
+
+def _quality(raw) -> str:
+    if isinstance(raw, dict):
+        raw = raw.get("score")
+    return str(raw or "")
