@@ -21,3 +21,37 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"delivery {self.pk} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingStatus(models.Model):
+    """A status whose message we do not know yet, kept and retried instead of dropped.
+
+    The engine writes its messages in batches and an ambiguous send has no wamid until Meta's
+    webhook names it, so a status may arrive first. It is retried with growing pauses; past the
+    grace period it stays here, marked given up, for audit until the retention prunes it.
+    """
+
+    wamid = models.CharField(max_length=128, db_index=True)
+    status = models.CharField(max_length=10)
+    timestamp = models.DateTimeField()
+    callback = models.CharField(max_length=512, blank=True, default="")
+    recipient = models.CharField(max_length=32, blank=True, default="")
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.TextField(blank=True, default="")
+    error_details = models.TextField(blank=True, default="")
+    first_seen_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    given_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(given_up_at__isnull=True),
+                name="pending_status_due",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.status} for {self.wamid}"
