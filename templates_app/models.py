@@ -74,6 +74,13 @@ class PhoneNumber(models.Model):
         self.save(update_fields=["max_mps", "max_mps_overridden", "updated_at"])
 
 
+class MessageTemplateQuerySet(models.QuerySet):
+    def sendable(self):
+        return self.filter(
+            status=MessageTemplate.Status.APPROVED, deleted_at_meta=False, unsupported_reason=""
+        ).filter(Q(approved_category="") | Q(category=models.F("approved_category")))
+
+
 class MessageTemplate(models.Model):
     class Status(models.TextChoices):
         APPROVED = "APPROVED"
@@ -119,6 +126,8 @@ class MessageTemplate(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = MessageTemplateQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -154,13 +163,3 @@ class MessageTemplate(models.Model):
                 f"{self.category.lower()}; it is not approved for that."
             )
         return ""
-
-
-class MessageTemplateQuerySet(models.QuerySet):
-    def sendable(self):
-        return self.filter(
-            status=MessageTemplate.Status.APPROVED, deleted_at_meta=False, unsupported_reason=""
-        ).filter(Q(approved_category="") | Q(category=models.F("approved_category")))
-
-
-MessageTemplate.add_to_class("objects", MessageTemplateQuerySet.as_manager())

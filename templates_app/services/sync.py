@@ -428,9 +428,14 @@ def _slots(components: list, parameter_format: str) -> tuple[list[dict], str]:
 
 
 def _approved_category(status: str, category: str, entry: _Known | None) -> str:
-    if status == MessageTemplate.Status.APPROVED:
+    # Remembered at approval: a later category change under the same approval must not be
+    # taken as approved (Meta bills and judges the new category differently).
+    approved = MessageTemplate.Status.APPROVED
+    if status == approved and (entry is None or entry.status != approved):
         return category
-    return entry.approved_category if entry else ""
+    if entry and entry.approved_category:
+        return entry.approved_category
+    return category if status == approved else ""
 
 
 def _status_reason(item: dict, entry: _Known | None, changed: bool) -> str:
