@@ -1,0 +1,189 @@
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignSender, Contact
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    MessageFactory,
+    SenderFactory,
+    TemplateFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIVE_FRAGMENT = {"HX-Request": "true", "HX-Target": "campaign-live"}
+
+
+def _url(campaign) -> str:
+    return f"/campaigns/{campaign.pk}/"
+
+
+def _stat(html: str, name: str) -> str:
+    start = html.index(f'data-stat="{name}"')
+    value = html.index('class="value">', start) + len('class="value">')
+    return html[value : html.index("<", value)]
+
+
+def test_funnel_shows_every_counter(marketer_client):
+    campaign = CampaignFactory(
+        status=Campaign.Status.RUNNING,
+        total_count=1000,
+        sent_count=400,
+        delivered_count=300,
+        read_count=150,
+        replied_count=12,
+        failed_count=20,
+        skipped_count=80,
+    )
+
+    html = marketer_client.get(_url(campaign)).content.decode()
+
+    assert [_stat(html, name) for name in ("sent", "delivered", "read", "replied")] == [
+        "400",
+        "300",
+        "150",
+        "12",
+    ]
+    assert _stat(html, "failed") == "20"
+    assert _stat(html, "skipped") == "80"
+    assert "Delivered · 75.0%" in html
+    assert "50% done" in html
+
+
+def test_running_campaign_polls_and_finished_one_stops(marketer_client):
+    running = CampaignFactory(status=Campaign.Status.RUNNING)
+    done = CampaignFactory(status=Campaign.Status.COMPLETED)
+
+    polled = marketer_client.get(_url(running), headers=LIVE_FRAGMENT).content.decode()
+    final = marketer_client.get(_url(done), headers=LIVE_FRAGMENT).content.decode()
+
+    assert polled.lstrip().startswith('<section id="campaign-live" hx-get=')
+    assert 'hx-trigger="every 3s"' in polled
+    assert "<h1>" not in polled
+    assert "hx-trigger" not in final
+
+
+def test_polling_fragment_query_count_is_fixed(marketer_client, django_assert_num_queries):
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING)
+    for _ in range(3):
+        SenderFactory(campaign=campaign)
+    ContactFactory.create_batch(4, campaign=campaign, state=Contact.State.FAILED)
+    marketer_client.get("/")
+
+    with django_assert_num_queries(6):
+        marketer_client.get(_url(campaign), headers=LIVE_FRAGMENT)
+
+
+def test_page_query_count_is_fixed(marketer_client, django_assert_num_queries):
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING, launched_at=timezone.now())
+    for _ in range(3):
+        MessageFactory(contact__campaign=campaign, phone=SenderFactory(campaign=campaign).phone)
+    marketer_client.get("/")
+
+    with django_assert_num_queries(7):
+        response = marketer_client.get(_url(campaign))
+    assert response.status_code == 200
+
+
+def test_senders_show_current_template_and_why_one_stopped(marketer_client):
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING)
+    SenderFactory(campaign=campaign, current_template=TemplateFactory(name="spring_sale"))
+    SenderFactory(
+        campaign=campaign,
+        state=CampaignSender.State.EXHAUSTED,
+        exhausted_code=131042,
+        exhausted_reason="Payment problem on the WhatsApp account.",
+    )
+
+    html = marketer_client.get(_url(campaign)).content.decode()
+
+    assert "spring_sale [en_US]" in html
+    assert "Payment problem on the WhatsApp account." in html
+    assert "(code 131042)" in html
+
+
+def test_failures_are_grouped_by_code_with_plain_language(marketer_client):
+    campaign = CampaignFactory(status=Campaign.Status.COMPLETED)
+    ContactFactory.create_batch(
+        3,
+        campaign=campaign,
+        state=Contact.State.FAILED,
+        last_error_code=131026,
+        last_error="Message undeliverable",
+    )
+    ContactFactory(
+        campaign=campaign, state=Contact.State.FAILED, last_error_code=131050, last_error="x"
+    )
+    ContactFactory(campaign=campaign, state=Contact.State.SENT)
+
+    html = marketer_client.get(_url(campaign)).content.decode()
+
+    table = html[html.index('id="failures"') :]
+    assert table.index('data-code="131026"') < table.index('data-code="131050"')
+    start = table.index('data-code="131026"')
+    row = table[start : table.index("</tr>", start)]
+    assert '<td class="num">3</td>' in row
+    assert "may not use WhatsApp" in row
+    assert "Meta said: Message undeliverable" in row
+    assert "stopped marketing messages" in table
+
+
+def test_buttons_follow_the_status(marketer_client):
+    running = marketer_client.get(_url(CampaignFactory(status=Campaign.Status.RUNNING)))
+    paused = marketer_client.get(
+        _url(CampaignFactory(status=Campaign.Status.PAUSED, pause_reason="No number left."))
+    )
+    completed = marketer_client.get(_url(CampaignFactory(status=Campaign.Status.COMPLETED)))
+
+    assert _buttons(running) == (["Pause", "Cancel"] if _has_actions() else [])
+    assert _buttons(paused) == (["Resume", "Cancel"] if _has_actions() else [])
+    assert _buttons(completed) == []
+    assert "No number left." in paused.content.decode()
+
+
+def _has_actions() -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("campaign-pause", kwargs={"pk": 1})
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def _buttons(response) -> list[str]:
+    html = response.content.decode()
+    controls = html[html.index('<div class="controls">') :]
+    controls = controls[: controls.index("</div>")]
+    return [
+        part.split("</button>")[0].split("(")[0].strip()
+        for part in controls.split('<button type="submit" class="btn')[1:]
+        for part in [part.split(">", 1)[1]]
+    ]
+
+
+def test_send_rate_counts_messages_per_minute(marketer_client):
+    launched = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=2)
+    campaign = CampaignFactory(
+        status=Campaign.Status.COMPLETED,
+        launched_at=launched,
+        completed_at=launched + timedelta(minutes=2, seconds=30),
+    )
+    MessageFactory.create_batch(3, contact__campaign=campaign, sent_at=launched)
+    MessageFactory(contact__campaign=campaign, sent_at=launched + timedelta(minutes=2, seconds=5))
+    MessageFactory(sent_at=launched)  # another campaign's
+
+    html = marketer_client.get(_url(campaign)).content.decode()
+
+    start = html.index('id="rate-data"')
+    data = json.loads(html[html.index(">", start) + 1 : html.index("</script>", start)])
+    assert data["counts"] == [3, 0, 1]
+    assert len(data["labels"]) == 3
+
+
+def test_unknown_campaign_is_404(marketer_client):
+    assert marketer_client.get("/campaigns/999999/").status_code == 404

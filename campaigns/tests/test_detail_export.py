@@ -1,0 +1,70 @@
+import csv
+import io
+
+import pytest
+from django.http import StreamingHttpResponse
+
+from campaigns.models import Campaign, Contact, Message
+from tests.factories import CampaignFactory, ContactFactory, MessageFactory, TemplateFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(response) -> list[dict]:
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_export_has_one_row_per_contact_with_its_latest_message(marketer_client):
+    campaign = CampaignFactory(status=Campaign.Status.COMPLETED)
+    retried = ContactFactory(campaign=campaign, phone="+971500000001", state=Contact.State.SENT)
+    MessageFactory(contact=retried, status=Message.Status.FAILED, error_code=132015)
+    MessageFactory(
+        contact=retried, status=Message.Status.READ, template=TemplateFactory(name="plan_b")
+    )
+    ContactFactory(
+        campaign=campaign,
+        phone="+971500000002",
+        state=Contact.State.SKIPPED,
+        skip_reason="opted_out",
+    )
+    ContactFactory(phone="+971500000003")  # another campaign's
+
+    response = marketer_client.get(f"/campaigns/{campaign.pk}/export.csv")
+
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = _rows(response)
+    assert [row["phone"] for row in rows] == ["+971500000001", "+971500000002"]
+    assert rows[0]["template"] == "plan_b"
+    assert rows[0]["message_status"] == "read"
+    assert rows[1]["state"] == "skipped"
+    assert rows[1]["skip_reason"] == "opted_out"
+    assert rows[1]["wamid"] == ""
+
+
+def test_export_reads_through_one_cursor_however_many_contacts(
+    marketer_client, django_assert_num_queries
+):
+    campaign = CampaignFactory()
+    Contact.objects.bulk_create(
+        Contact(campaign=campaign, phone=f"+9715{n:08d}") for n in range(4500)
+    )
+    marketer_client.get("/")
+
+    with django_assert_num_queries(5):  # the last one DECLAREs a server-side cursor
+        rows = _rows(marketer_client.get(f"/campaigns/{campaign.pk}/export.csv"))
+
+    assert len(rows) == 4500
+    assert rows[-1]["phone"] == "+971500004499"
+
+
+def test_names_from_uploaded_files_cannot_become_spreadsheet_formulas(marketer_client):
+    campaign = CampaignFactory()
+    ContactFactory(campaign=campaign, name='=HYPERLINK("http://x")', phone="+971500000001")
+
+    rows = _rows(marketer_client.get(f"/campaigns/{campaign.pk}/export.csv"))
+
+    assert rows[0]["name"].startswith("'=")
+    assert rows[0]["phone"] == "+971500000001"

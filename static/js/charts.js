@@ -1,0 +1,50 @@
+// Draws every <canvas data-chart> from the JSON in the element named by data-source, and redraws
+// charts that htmx swapped in, so a polled fragment keeps its chart current.
+(function () {
+  "use strict";
+
+  var COLORS = { sent: "#128c7e", delivered: "#2563eb", read: "#16a34a", failed: "#dc2626" };
+
+  function weekConfig(data) {
+    return {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: ["sent", "delivered", "read", "failed"].map(function (name) {
+          return { label: name[0].toUpperCase() + name.slice(1), data: data[name], backgroundColor: COLORS[name] };
+        }),
+      },
+      options: { responsive: true, maintainAspectRatio: false, animation: false,
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    };
+  }
+
+  function rateConfig(data) {
+    return {
+      type: "line",
+      data: { labels: data.labels, datasets: [{ label: "Messages per minute", data: data.counts,
+        borderColor: COLORS.sent, backgroundColor: "rgba(18,140,126,.15)", fill: true, tension: 0.2 }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: { display: false } },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    };
+  }
+
+  var BUILDERS = { week: weekConfig, rate: rateConfig };
+
+  function draw(canvas) {
+    var source = document.getElementById(canvas.dataset.source);
+    var build = BUILDERS[canvas.dataset.chart];
+    if (!source || !build || typeof Chart === "undefined") return;
+    if (Chart.getChart(canvas)) return;
+    new Chart(canvas, build(JSON.parse(source.textContent)));
+  }
+
+  // A swapped-in fragment brings a new canvas; canvases that already hold a chart are left alone.
+  function drawAll() {
+    document.querySelectorAll("canvas[data-chart]").forEach(draw);
+  }
+
+  document.addEventListener("DOMContentLoaded", drawAll);
+  document.addEventListener("htmx:afterSettle", drawAll);
+})();
