@@ -1,7 +1,8 @@
 """Posting signed webhooks to TitanFlow, off the request path, the way Meta does.
 
-Status notes are timed with `loop.call_later` (cheaper than a task per message), land in a queue
-when their moment comes, and a bounded pool of workers posts them over one keep-alive session.
+Status notes are timed with `loop.call_later` (cheaper than a task per message) and land in a
+queue when their moment comes. One batcher forms deliveries of up to `statuses_per_delivery`
+notes; at most `webhook_concurrency` deliveries are in flight over one keep-alive session.
 """
 
 import asyncio
@@ -28,7 +29,8 @@ class WebhookPoster:
         self.pending = 0  # statuses scheduled and not yet posted or given up
         self._queue: asyncio.Queue[StatusNote] | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._workers: list[asyncio.Task] = []
+        self._batcher: asyncio.Task | None = None
+        self._in_flight: set[asyncio.Task] = set()
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -43,15 +45,14 @@ class WebhookPoster:
         connector = aiohttp.TCPConnector(limit=self.options.webhook_concurrency)
         timeout = aiohttp.ClientTimeout(total=self.options.webhook_timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
-        self._workers = [
-            asyncio.create_task(self._work()) for _ in range(self.options.webhook_concurrency)
-        ]
+        self._batcher = asyncio.create_task(self._form_batches())
 
     async def close(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        tasks = [*self._in_flight, *([self._batcher] if self._batcher else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._batcher = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -76,13 +77,14 @@ class WebhookPoster:
             return None
         return await self._post(_encode(payload))
 
-    async def _work(self) -> None:
+    async def _form_batches(self) -> None:
+        slots = asyncio.Semaphore(self.options.webhook_concurrency)
         while True:
             batch = await self._take_batch()
-            try:
-                await self._deliver(batch)
-            finally:
-                self.pending -= len(batch)
+            await slots.acquire()
+            task = asyncio.create_task(self._deliver(batch, slots))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
 
     async def _take_batch(self) -> list[StatusNote]:
         batch = [await self._queue.get()]
@@ -98,14 +100,18 @@ class WebhookPoster:
                 await asyncio.sleep(_POLL_S)
         return batch
 
-    async def _deliver(self, batch: list[StatusNote]) -> None:
-        body = _encode(statuses_delivery(batch))
-        status = await self._post_with_retries(body)
-        if status is not None and status < 300:
-            self.statuses_posted += len(batch)
-            if self.options.duplicate_rate and self.rng.random() < self.options.duplicate_rate:
-                self.duplicates += 1
-                await self._post(body)
+    async def _deliver(self, batch: list[StatusNote], slots: asyncio.Semaphore) -> None:
+        try:
+            body = _encode(statuses_delivery(batch))
+            status = await self._post_with_retries(body)
+            if status is not None and status < 300:
+                self.statuses_posted += len(batch)
+                if self.options.duplicate_rate and self.rng.random() < self.options.duplicate_rate:
+                    self.duplicates += 1
+                    await self._post(body)
+        finally:
+            self.pending -= len(batch)
+            slots.release()
 
     async def _post_with_retries(self, body: bytes) -> int | None:
         for attempt in range(self.options.webhook_retries + 1):

@@ -147,33 +147,36 @@ class World:
         }
 
     def merge(self, data: dict) -> None:
-        """Add or replace (by identifier) every account, phone and template in `data`."""
+        """Add or replace (by identifier) every account, phone and template in `data`.
+
+        All or nothing: a bad entry raises WorldError and leaves the world as it was.
+        """
         if not isinstance(data, dict):
             raise WorldError("a world is a JSON object with accounts, phones and templates")
         _reject_unknown(data, {"accounts", "phones", "templates"}, "world")
-        for i, raw in enumerate(_entries(data, "accounts")):
-            self.add_account(_build(Account, raw, f"accounts[{i}]"))
-        for i, raw in enumerate(_entries(data, "phones")):
-            self.add_phone(_build(Phone, raw, f"phones[{i}]"), where=f"phones[{i}]")
-        for i, raw in enumerate(_entries(data, "templates")):
-            self.add_template(_build(Template, raw, f"templates[{i}]"), where=f"templates[{i}]")
+        accounts = _build_all(Account, data, "accounts")
+        phones = _build_all(Phone, data, "phones")
+        templates = _build_all(Template, data, "templates")
+        known = set(self.accounts) | {account.waba_id for _, account in accounts}
+        for where, item in phones + templates:
+            if item.waba_id not in known:
+                raise WorldError(f"{where}.waba_id: no account {item.waba_id!r} in the world")
+        for _, account in accounts:
+            self.accounts[account.waba_id] = account
+        for _, phone in phones:
+            self.phones[phone.phone_number_id] = phone
+        for _, template in templates:
+            self._add_template(template)
 
-    def add_account(self, account: Account) -> None:
-        self.accounts[account.waba_id] = account
-
-    def add_phone(self, phone: Phone, *, where: str = "phone") -> None:
-        if phone.waba_id not in self.accounts:
-            raise WorldError(f"{where}.waba_id: no account {phone.waba_id!r} in the world")
-        self.phones[phone.phone_number_id] = phone
-
-    def add_template(self, template: Template, *, where: str = "template") -> None:
-        if template.waba_id not in self.accounts:
-            raise WorldError(f"{where}.waba_id: no account {template.waba_id!r} in the world")
+    def _add_template(self, template: Template) -> None:
         previous = self._by_key.get(template.key)
         if not template.id:
             template.id = previous.id if previous else self._new_template_id()
         if previous and previous.id != template.id:
             del self.templates[previous.id]
+        replaced = self.templates.get(template.id)
+        if replaced and replaced.key != template.key:
+            del self._by_key[replaced.key]
         self.templates[template.id] = template
         self._by_key[template.key] = template
 
@@ -198,11 +201,11 @@ class World:
         return self.accounts.get(phone.waba_id if phone else node_id)
 
 
-def _entries(data: dict, key: str) -> list:
-    value = data.get(key, [])
-    if not isinstance(value, list):
+def _build_all(kind: type, data: dict, key: str) -> list[tuple[str, Any]]:
+    raws = data.get(key, [])
+    if not isinstance(raws, list):
         raise WorldError(f"{key}: must be a list")
-    return value
+    return [(f"{key}[{i}]", _build(kind, raw, f"{key}[{i}]")) for i, raw in enumerate(raws)]
 
 
 def _reject_unknown(raw: dict, allowed: set[str], where: str) -> None:
