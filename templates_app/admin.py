@@ -1,7 +1,9 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+from templates_app.services.jobs import account_sync_enqueue
+from templates_app.services.sync import AccountVerificationError, account_verify_token
 
 
 class AccountAdminForm(forms.ModelForm):
@@ -30,6 +32,19 @@ class AccountAdminForm(forms.ModelForm):
     def clean_app_secret(self):
         return self.cleaned_data["app_secret"] or self.instance.app_secret
 
+    def clean(self):
+        data = super().clean()
+        # An empty token field keeps the stored token, which was checked when it was entered.
+        new_token = bool(self.data.get(self.add_prefix("access_token")))
+        must_check = new_token or "waba_id" in self.changed_data or not self.instance.pk
+        if self.errors or not must_check:
+            return data
+        try:
+            account_verify_token(waba_id=data["waba_id"], access_token=data["access_token"])
+        except AccountVerificationError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return data
+
 
 @admin.register(WhatsAppAccount)
 class WhatsAppAccountAdmin(admin.ModelAdmin):
@@ -38,6 +53,15 @@ class WhatsAppAccountAdmin(admin.ModelAdmin):
     list_filter = ["health"]
     search_fields = ["name", "waba_id"]
     readonly_fields = ["health", "health_detail", "last_synced_at"]
+    actions = ["sync_now"]
+
+    @admin.action(description="Sync now (numbers and templates)")
+    def sync_now(self, request, queryset):
+        for account in queryset.order_by("id"):
+            account_sync_enqueue(account=account)
+        self.message_user(
+            request, f"Sync queued for {queryset.count()} account(s).", messages.SUCCESS
+        )
 
 
 @admin.register(PhoneNumber)

@@ -8,12 +8,13 @@ UPDATE for the templates Meta no longer lists.
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
-from templates_app.services.progress import SyncProgress
 from titanflow.whatsapp.client import graph_client
 from titanflow.whatsapp.errors import MetaAPIError, Scope, TransportError
 from titanflow.whatsapp.payloads import parse_slots
@@ -25,6 +26,7 @@ PHONE_FIELDS = (
 TEMPLATE_FIELDS = (
     "id,name,status,category,language,components,parameter_format,quality_score,rejected_reason"
 )
+SYNC_PARTS = ("phones", "templates")
 PAGE_SIZE = 100
 UPSERT_BATCH = 1000
 MAX_PARALLEL_ACCOUNTS = 4
@@ -32,6 +34,12 @@ TOKEN_INVALID_SENTENCE = (
     "Meta says the access token is invalid or expired. Paste a new token to resume syncing "
     "and sending."
 )
+
+
+class ProgressReporter(Protocol):
+    """Anything told how a sync is going: the cache entry pages poll, or a command's output."""
+
+    def update(self, **fields) -> None: ...
 
 
 class AccountVerificationError(Exception):
@@ -106,27 +114,33 @@ def account_create(
 # -- syncing -----------------------------------------------------------------------------------
 
 
-def account_sync(*, account: WhatsAppAccount, progress: SyncProgress | None = None) -> SyncResult:
-    """Sync the account's phone numbers, then its templates.
+def account_sync(
+    *,
+    account: WhatsAppAccount,
+    progress: ProgressReporter | None = None,
+    parts: tuple[str, ...] = SYNC_PARTS,
+) -> SyncResult:
+    """Sync the account's phone numbers, then its templates (or only the `parts` named).
 
     A refused token marks the account and is reported in the result. Throttling and transient
     failures raise `MetaAPIError` so the caller (a Celery task) can retry later.
     """
     client = graph_client(account.access_token)
     result = SyncResult(account_id=account.pk, waba_id=account.waba_id)
-    _report(progress, state="running", message="Fetching phone numbers…")
+    templates = None
     try:
-        phones = list(client.iter_pages(f"{account.waba_id}/phone_numbers", _params(PHONE_FIELDS)))
-        result.phones = phones_upsert(account=account, items=phones)
-        _report(progress, phones=result.phones, message="Fetching templates…")
-        templates = _fetch_templates(client, account, progress)
+        if "phones" in parts:
+            _sync_phones(client, account, result, progress)
+        if "templates" in parts:
+            templates = _fetch_templates(client, account, progress)
     except MetaAPIError as exc:
         if exc.info.scope in (Scope.THROTTLE, Scope.TRANSIENT):
             raise
         result.error = _account_refused(account, exc)
         _report(progress, state="failed", message=result.error)
         return result
-    _store_templates(account, templates, result)
+    if templates is not None:
+        _store_templates(account, templates, result)
     _account_synced(account)
     _report(
         progress,
@@ -138,11 +152,19 @@ def account_sync(*, account: WhatsAppAccount, progress: SyncProgress | None = No
     return result
 
 
+def _sync_phones(client, account, result: SyncResult, progress) -> None:
+    _report(progress, state="running", message="Fetching phone numbers…")
+    items = list(client.iter_pages(f"{account.waba_id}/phone_numbers", _params(PHONE_FIELDS)))
+    result.phones = phones_upsert(account=account, items=items)
+    _report(progress, phones=result.phones, message=f"Stored {result.phones} numbers.")
+
+
 def _params(fields: str) -> dict:
     return {"fields": fields, "limit": str(PAGE_SIZE)}
 
 
-def _fetch_templates(client, account: WhatsAppAccount, progress: SyncProgress | None) -> list:
+def _fetch_templates(client, account: WhatsAppAccount, progress) -> list:
+    _report(progress, state="running", message="Fetching templates…")
     items = []
     for item in client.iter_pages(f"{account.waba_id}/message_templates", _params(TEMPLATE_FIELDS)):
         items.append(item)
@@ -176,7 +198,7 @@ def _account_synced(account: WhatsAppAccount) -> None:
         setattr(account, name, value)
 
 
-def _report(progress: SyncProgress | None, **fields) -> None:
+def _report(progress: ProgressReporter | None, **fields) -> None:
     if progress is not None:
         progress.update(**fields)
 
@@ -184,26 +206,30 @@ def _report(progress: SyncProgress | None, **fields) -> None:
 def accounts_sync(
     *,
     accounts: list[WhatsAppAccount],
+    parts: tuple[str, ...] = SYNC_PARTS,
     max_workers: int = MAX_PARALLEL_ACCOUNTS,
+    progress_for: Callable[[WhatsAppAccount], ProgressReporter] | None = None,
     on_done: Callable[[SyncResult], None] | None = None,
 ) -> list[SyncResult]:
     """Sync several accounts at once, at most `max_workers` in parallel (Meta limits per app)."""
     if not accounts:
         return []
     workers = max(1, min(max_workers, MAX_PARALLEL_ACCOUNTS, len(accounts)))
+    run = partial(_sync_in_thread, parts=parts, progress_for=progress_for)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
         results = []
-        for result in pool.map(_sync_in_thread, accounts):
+        for result in pool.map(run, accounts):
             results.append(result)
             if on_done:
                 on_done(result)
     return results
 
 
-def _sync_in_thread(account: WhatsAppAccount) -> SyncResult:
+def _sync_in_thread(account: WhatsAppAccount, *, parts, progress_for) -> SyncResult:
     close_old_connections()
+    progress = progress_for(account) if progress_for else None
     try:
-        return account_sync(account=account)
+        return account_sync(account=account, progress=progress, parts=parts)
     except MetaAPIError as exc:
         return SyncResult(
             account_id=account.pk,

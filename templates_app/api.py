@@ -1,0 +1,141 @@
+"""The integrators' API for Meta assets: accounts (write-only secrets), numbers, templates, sync."""
+
+import django_filters
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+from templates_app.services.jobs import account_sync_enqueue
+from templates_app.services.progress import SyncProgress
+from templates_app.services.sync import AccountVerificationError, account_create
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    # Secrets go in, never out: no response ever carries them.
+    access_token = serializers.CharField(write_only=True, trim_whitespace=True)
+    app_secret = serializers.CharField(write_only=True, required=False, default="")
+    name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+
+    class Meta:
+        model = WhatsAppAccount
+        fields = [
+            "id",
+            "waba_id",
+            "name",
+            "access_token",
+            "app_secret",
+            "health",
+            "health_detail",
+            "last_synced_at",
+            "created_at",
+        ]
+        read_only_fields = ["health", "health_detail", "last_synced_at", "created_at"]
+
+    def create(self, validated_data):
+        try:
+            account = account_create(**validated_data)
+        except AccountVerificationError as exc:
+            raise serializers.ValidationError({"access_token": [str(exc)]}) from exc
+        account_sync_enqueue(account=account)
+        return account
+
+
+class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """List and add WhatsApp accounts; adding one checks its token with Meta first."""
+
+    queryset = WhatsAppAccount.objects.order_by("name", "id")
+    serializer_class = AccountSerializer
+    filterset_fields = ["waba_id", "health"]
+
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        """Queue a sync of the account's numbers and templates; poll `sync-status` for progress."""
+        sync_id = account_sync_enqueue(account=self.get_object())
+        return Response({"sync_id": sync_id}, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=True, methods=["get"], url_path="sync-status")
+    def sync_status(self, request, pk=None):
+        """The latest sync's state ("queued", "running", "waiting", "done", "failed") and counts."""
+        latest = SyncProgress.latest(account_id=self.get_object().pk)
+        return Response(latest or {"state": "none"})
+
+
+class PhoneNumberSerializer(serializers.ModelSerializer):
+    waba_id = serializers.CharField(source="account.waba_id", read_only=True)
+
+    class Meta:
+        model = PhoneNumber
+        fields = [
+            "id",
+            "account",
+            "waba_id",
+            "phone_number_id",
+            "display_phone_number",
+            "verified_name",
+            "quality_rating",
+            "status",
+            "throughput_level",
+            "messaging_limit",
+            "max_mps",
+            "max_mps_overridden",
+            "last_synced_at",
+        ]
+
+
+class PhoneNumberViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = PhoneNumber.objects.select_related("account").order_by("id")
+    serializer_class = PhoneNumberSerializer
+    filterset_fields = {
+        "account": ["exact"],
+        "account__waba_id": ["exact"],
+        "quality_rating": ["exact"],
+        "status": ["exact"],
+        "throughput_level": ["exact"],
+    }
+
+
+class TemplateFilter(django_filters.FilterSet):
+    sendable = django_filters.BooleanFilter(method="filter_sendable")
+    waba_id = django_filters.CharFilter(field_name="account__waba_id")
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["account", "status", "category", "language", "name", "deleted_at_meta"]
+
+    def filter_sendable(self, queryset, name, value):
+        sendable = MessageTemplate.objects.sendable().values("pk")
+        return queryset.filter(pk__in=sendable) if value else queryset.exclude(pk__in=sendable)
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    sendable = serializers.BooleanField(source="is_sendable", read_only=True)
+    unavailable_reason = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = MessageTemplate
+        fields = [
+            "id",
+            "account",
+            "meta_template_id",
+            "name",
+            "language",
+            "category",
+            "approved_category",
+            "status",
+            "status_reason",
+            "quality_score",
+            "parameter_format",
+            "components",
+            "slots",
+            "deleted_at_meta",
+            "sendable",
+            "unavailable_reason",
+            "last_synced_at",
+        ]
+
+
+class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = MessageTemplate.objects.order_by("name", "language", "id")
+    serializer_class = TemplateSerializer
+    filterset_class = TemplateFilter
