@@ -5,5 +5,12 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self):
+        from campaigns.engine.dispatch import on_template_status_changed
+
         # Celery's autodiscovery only looks at campaigns/tasks.py; the import task lives apart.
         from campaigns.importing import tasks  # noqa: F401
+        from templates_app.signals import template_status_changed
+
+        template_status_changed.connect(
+            on_template_status_changed, dispatch_uid="engine-template-status"
+        )

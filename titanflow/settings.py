@@ -96,11 +96,15 @@ ENGINE_FLUSH_SECONDS = env.float("ENGINE_FLUSH_SECONDS", default=1.0)
 # A send whose answer never came waits this long for its status webhook before it is resent.
 ENGINE_AMBIGUOUS_GRACE_SECONDS = env.float("ENGINE_AMBIGUOUS_GRACE_SECONDS", default=300.0)
 ENGINE_MAX_IN_FLIGHT = env.int("ENGINE_MAX_IN_FLIGHT", default=64)
+# How long a send waits for Meta's answer before it counts as ambiguous (never resent blindly).
+ENGINE_READ_TIMEOUT_SECONDS = env.float("ENGINE_READ_TIMEOUT_SECONDS", default=15.0)
 ENGINE_MAX_ATTEMPTS = env.int("ENGINE_MAX_ATTEMPTS", default=8)
 # 131048 (spam rate limit) pauses a number briefly; this many within a minute exhausts it.
 ENGINE_SPAM_THRESHOLD = env.int("ENGINE_SPAM_THRESHOLD", default=3)
-if ENGINE_LEASE_SECONDS <= 2 * ENGINE_SLICE_SECONDS:
-    raise ImproperlyConfigured("ENGINE_LEASE_SECONDS must exceed twice ENGINE_SLICE_SECONDS")
+if ENGINE_LEASE_SECONDS <= 2 * ENGINE_SLICE_SECONDS + ENGINE_READ_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "ENGINE_LEASE_SECONDS must exceed twice ENGINE_SLICE_SECONDS plus the read timeout"
+    )
 
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"

@@ -26,7 +26,8 @@ _CLAIM = """
         FOR UPDATE SKIP LOCKED
         LIMIT %(limit)s
     )
-    RETURNING c.id, c.phone, c.variables, c.attempts, c.payload, c.payload_template_id
+    RETURNING c.id, c.phone, c.variables, c.attempts, c.payload, c.payload_template_id,
+        c.last_error_code, c.last_error
 """
 
 
@@ -38,6 +39,8 @@ class Claimed:
     attempts: int
     payload: str
     payload_template_id: int | None
+    last_error_code: int | None
+    last_error: str
 
 
 def contacts_claim(*, campaign_id: int, sender_id: int, limit: int) -> list[Claimed]:

@@ -54,3 +54,9 @@ def sender_stopped(*, sender_id: int) -> None:
     engine_redis.generation_bump()
     if not engine_redis.client().exists(engine_redis.sender_lock_key(sender_id)):
         claims_release(sender_id=sender_id)
+
+
+def on_template_status_changed(sender, template_ids=(), **kwargs) -> None:
+    """A template webhook was processed: every running slice re-reads its templates before its
+    next send, so a paused template is not used again by any sender."""
+    engine_redis.generation_bump()

@@ -1,0 +1,124 @@
+"""What one slice knows about its campaign, sender, number and templates.
+
+Loaded at the start of a slice and again whenever the engine generation moves (a pause, an
+exhausted number, a template event), so every send uses the sender's current template as the
+database has it now: late binding.
+"""
+
+from dataclasses import dataclass, field
+
+from campaigns.models import Campaign, CampaignSender, SenderTemplate
+from titanflow.whatsapp.payloads import (
+    Slot,
+    build_template_payload,
+    encode_payload,
+    parse_slots,
+    resolve_values,
+)
+
+
+@dataclass
+class TemplateChoice:
+    id: int
+    name: str
+    language: str
+    components: list
+    parameter_format: str
+    slots: list[Slot]
+    sendable: bool
+    failed: bool = False
+
+    def body_for(self, *, contact_id: int, phone: str, variables: dict, mapping: dict) -> bytes:
+        """The exact bytes to send; `biz_opaque_callback_data` lets webhooks find the contact
+        before the wamid is known (an ambiguous send)."""
+        values = resolve_values(self.slots, mapping.get(str(self.id)) or {}, variables or {})
+        payload = build_template_payload(
+            name=self.name,
+            language=self.language,
+            components=self.components,
+            parameter_format=self.parameter_format,
+            values=values,
+            to=phone,
+            callback_data=f"c:{contact_id}",
+            slots=self.slots,
+        )
+        return encode_payload(payload)
+
+
+@dataclass
+class SenderContext:
+    campaign_id: int
+    sender_id: int
+    status: str = ""
+    sender_state: str = ""
+    mapping: dict = field(default_factory=dict)
+    phone_id: int = 0
+    phone_number_id: str = ""
+    display_phone: str = ""
+    account_id: int = 0
+    access_token: str = ""
+    rate: float = 1.0
+    campaign_rate: float = 0.0
+    templates: list[TemplateChoice] = field(default_factory=list)
+
+    def load(self) -> "SenderContext":
+        sender = CampaignSender.objects.select_related("campaign", "phone__account").get(
+            pk=self.sender_id
+        )
+        campaign, phone = sender.campaign, sender.phone
+        self.status, self.sender_state = campaign.status, sender.state
+        self.mapping = campaign.variable_mapping or {}
+        self.phone_id, self.phone_number_id = phone.pk, phone.phone_number_id
+        self.display_phone = str(phone)
+        self.account_id, self.access_token = phone.account_id, phone.account.access_token
+        self.rate = min(sender.mps or phone.max_mps, phone.max_mps)
+        self.campaign_rate = campaign.max_mps or 0
+        self.templates = _templates(self.sender_id)
+        return self
+
+    @property
+    def sending(self) -> bool:
+        return (
+            self.status == Campaign.Status.RUNNING
+            and self.sender_state == CampaignSender.State.ACTIVE
+        )
+
+    def current(self) -> TemplateChoice | None:
+        """The first template in the marketer's order that is still usable by this sender."""
+        return next((t for t in self.templates if t.sendable and not t.failed), None)
+
+    def template_failed(self, template_id: int) -> None:
+        for template in self.templates:
+            if template.id == template_id:
+                template.failed = True
+
+
+def _templates(sender_id: int) -> list[TemplateChoice]:
+    slots = (
+        SenderTemplate.objects.filter(sender_id=sender_id)
+        .select_related("template")
+        .order_by("position", "id")
+    )
+    return [_choice(slot) for slot in slots]
+
+
+def _choice(slot: SenderTemplate) -> TemplateChoice:
+    template = slot.template
+    parsed = [Slot.from_dict(item) for item in template.slots or []] or _parse(template)
+    return TemplateChoice(
+        id=template.pk,
+        name=template.name,
+        language=template.language,
+        components=template.components,
+        parameter_format=template.parameter_format,
+        slots=parsed,
+        sendable=template.is_sendable,
+        failed=slot.failed_code is not None,
+    )
+
+
+def _parse(template) -> list[Slot]:
+    try:
+        return parse_slots(template.components, template.parameter_format)
+    except ValueError:
+        return []

@@ -1,0 +1,341 @@
+"""One slice: a bounded run of sending for one (campaign, sender), then the next slice is queued.
+
+Only one slice per sender runs at a time (a Redis lock that expires with the claim lease). A slice
+claims about a slice's worth of contacts, sends them paced by the number's token bucket with a
+small pool of requests in flight, reacts to every error by its code, writes its results in one
+statement per flush and returns what it did not send to the pool.
+"""
+
+import contextlib
+import logging
+import math
+import os
+import time
+import uuid
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from campaigns.engine import redis as engine_redis
+from campaigns.engine.batch import Batch
+from campaigns.engine.claims import Claimed, claims_release, contacts_claim
+from campaigns.engine.context import SenderContext, TemplateChoice
+from campaigns.engine.dispatch import sender_requeue
+from campaigns.engine.pacing import Pacer
+from campaigns.engine.progress import campaign_complete_if_done, next_wake_s
+from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
+from titanflow.whatsapp.client import GraphClient, shared_pool
+from titanflow.whatsapp.errors import MetaAPIError
+from titanflow.whatsapp.payloads import MissingVariableError
+
+log = logging.getLogger(__name__)
+
+MAX_CLAIM = 2000
+LATENCY_GUESS_S = 0.1
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    again: bool
+    countdown: float = 0.0
+    sent: int = 0
+    statements: int = 0
+
+
+def sender_run_slice(*, campaign_id: int, sender_id: int) -> SliceResult:
+    """Runs one slice unless another is running for this sender; queues the next if needed."""
+    redis = engine_redis.client()
+    redis.delete(engine_redis.sender_queued_key(sender_id))
+    token = uuid.uuid4().hex
+    lock = engine_redis.sender_lock_key(sender_id)
+    if not redis.set(lock, token, nx=True, px=int(settings.ENGINE_LEASE_SECONDS * 1000)):
+        return SliceResult(again=False)
+    try:
+        result = Slice(campaign_id=campaign_id, sender_id=sender_id).run()
+    finally:
+        redis.eval(_UNLOCK, 1, lock, token)
+    if result.again:
+        sender_requeue(campaign_id=campaign_id, sender_id=sender_id, countdown=result.countdown)
+    return result
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _pools:
+        _pools.clear()
+        _pools[pid] = ThreadPoolExecutor(settings.ENGINE_MAX_IN_FLIGHT, thread_name_prefix="send")
+    return _pools[pid]
+
+
+class Slice:
+    def __init__(self, *, campaign_id: int, sender_id: int):
+        self.ctx = SenderContext(campaign_id=campaign_id, sender_id=sender_id).load()
+        self.batch = Batch(campaign_id=campaign_id, sender_id=sender_id, phone_id=self.ctx.phone_id)
+        self.queue: deque[Claimed] = deque()
+        self.in_flight: dict[Future, tuple[Claimed, int, bytes]] = {}
+        self.latency = LATENCY_GUESS_S
+        self.rate = self.ctx.rate
+        self.generation: int | None = None
+        self.stopped = False
+        self.opt_outs: list[str] = []
+        self.sent = 0
+
+    def run(self) -> SliceResult:
+        if not self.ctx.sending:
+            claims_release(sender_id=self.ctx.sender_id)
+            return SliceResult(again=False, statements=self.batch.statements + 3)
+        limit = max(1, min(math.ceil(self.ctx.rate * settings.ENGINE_SLICE_SECONDS), MAX_CLAIM))
+        self.queue.extend(
+            contacts_claim(
+                campaign_id=self.ctx.campaign_id, sender_id=self.ctx.sender_id, limit=limit
+            )
+        )
+        if not self.queue:
+            return self._idle()
+        self.pacer = Pacer(
+            phone_number_id=self.ctx.phone_number_id,
+            rate=self.ctx.rate,
+            campaign_id=self.ctx.campaign_id,
+            campaign_rate=self.ctx.campaign_rate,
+        )
+        self.client = _client(self.ctx.access_token)
+        self._loop()
+        self._finish()
+        return SliceResult(again=not self.stopped, sent=self.sent)
+
+    def _idle(self) -> SliceResult:
+        if campaign_complete_if_done(campaign_id=self.ctx.campaign_id):
+            return SliceResult(again=False)
+        return SliceResult(again=True, countdown=next_wake_s(campaign_id=self.ctx.campaign_id))
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        deadline = time.monotonic() + settings.ENGINE_SLICE_SECONDS
+        flushed = time.monotonic()
+        while self.queue or self.in_flight:
+            pause = 0.05
+            if self.queue and not self.stopped and time.monotonic() < deadline:
+                pause = self._submit_granted()
+            elif not self.in_flight:
+                break
+            if self.in_flight:
+                done, _ = wait(list(self.in_flight), timeout=pause, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._settle(future)
+            elif pause:
+                time.sleep(pause)
+            if time.monotonic() - flushed >= settings.ENGINE_FLUSH_SECONDS:
+                self.batch.flush()
+                flushed = time.monotonic()
+
+    def _submit_granted(self) -> float:
+        """Sends as many as the bucket grants; returns how long to wait before asking again."""
+        room = self._window() - len(self.in_flight)
+        if room <= 0:
+            return 0.25
+        grant = self.pacer.take(min(room, len(self.queue)))
+        self.rate = grant.rate
+        self._follow_generation(grant.generation)
+        if self.stopped:
+            return 0
+        for _ in range(grant.tokens):
+            if not self.queue or self.stopped:
+                break
+            self._submit(self.queue.popleft())
+        if grant.tokens:
+            return 0
+        return min(max(grant.wait_s, 0.002), 0.25)
+
+    def _window(self) -> int:
+        # Enough requests in flight to keep the number at its rate, given how slow Meta answers.
+        wanted = math.ceil(self.rate * self.latency * 1.5) + 2
+        return max(2, min(settings.ENGINE_MAX_IN_FLIGHT, wanted))
+
+    def _follow_generation(self, generation: int) -> None:
+        if self.generation is None:
+            self.generation = generation
+        elif generation != self.generation:
+            self.generation = generation
+            self.ctx.load()
+            if not self.ctx.sending:
+                self.stopped = True
+
+    def _submit(self, contact: Claimed) -> None:
+        template = self.ctx.current()
+        if template is None:
+            self._out_of_templates(contact)
+            return
+        try:
+            body = self._body(contact, template)
+        except MissingVariableError as exc:
+            reason = f"No value for {', '.join(exc.slot_keys)} in template {template.name}."
+            self.batch.add_failed(contact, code=None, reason=reason)
+            return
+        future = _pool().submit(self._send, body)
+        self.in_flight[future] = (contact, template.id, body)
+
+    def _body(self, contact: Claimed, template: TemplateChoice) -> bytes:
+        # Built once per (contact, template); every retry with that template resends these bytes.
+        if contact.payload and contact.payload_template_id == template.id:
+            return contact.payload.encode()
+        body = template.body_for(
+            contact_id=contact.id,
+            phone=contact.phone,
+            variables=contact.variables,
+            mapping=self.ctx.mapping,
+        )
+        contact.payload, contact.payload_template_id = body.decode(), template.id
+        return body
+
+    def _send(self, body: bytes):
+        started = time.monotonic()
+        result = self.client.send_message(self.ctx.phone_number_id, body)
+        return result, time.monotonic() - started
+
+    def _settle(self, future: Future) -> None:
+        contact, template_id, body = self.in_flight.pop(future)
+        try:
+            result, took = future.result()
+        except MetaAPIError as exc:
+            self._react(contact, template_id, exc)
+            return
+        except Exception:  # a bug must not lose the contact: it goes back to the pool
+            log.exception("send to contact %s failed unexpectedly", contact.id)
+            self.queue.append(contact)
+            self.stopped = True
+            return
+        self.latency = self.latency * 0.8 + took * 0.2
+        self.batch.add_sent(
+            contact, template_id=template_id, body=body.decode(), wamid=result.wamid
+        )
+        self.sent += 1
+
+    # -- reactions -----------------------------------------------------------------------------
+
+    def _react(self, contact: Claimed, template_id: int, exc: MetaAPIError) -> None:
+        from campaigns.services import failures
+
+        info = exc.info
+        strikes = self._spam_strike() if info.code == SPAM_CODE else 0
+        decision = decide(info, attempts=contact.attempts, spam_strikes=strikes)
+        reason = failure_reason(info, exc.details or exc.title)
+        action = decision.action
+        kept = {"body": contact.payload, "template_id": contact.payload_template_id}
+        if action == Action.NEXT_TEMPLATE:
+            self._template_failed(template_id, info)
+            self.queue.appendleft(contact)
+        elif action == Action.EXHAUST_PHONE:
+            failures.senders_exhaust_for_phone(
+                phone_id=self.ctx.phone_id, code=info.code, reason=reason
+            )
+            self._stop_with_retry(contact, info.code, reason)
+        elif action == Action.EXHAUST_ACCOUNT:
+            failures.senders_exhaust_for_account(
+                account_id=self.ctx.account_id, code=info.code, reason=reason
+            )
+            self._stop_with_retry(contact, info.code, reason)
+        elif action == Action.FAIL:
+            self.batch.add_failed(contact, code=info.code, reason=reason, **kept)
+            if info.records_opt_out:
+                self.opt_outs.append(contact.phone)
+        elif action == Action.RETRY_LATER:
+            self.batch.add_retry(
+                contact, delay_s=decision.delay_s, code=info.code, reason=reason, **kept
+            )
+        elif action == Action.SLOW_DOWN:
+            self.rate = self.pacer.slow_down(backoff_s=decision.delay_s)
+            self.queue.append(contact)
+        elif action == Action.AWAIT:
+            self.batch.add_awaiting(contact, reason=reason, **kept)
+        else:
+            self._pause_campaign(reason)
+            self._stop_with(contact)
+
+    def _template_failed(self, template_id: int, info) -> None:
+        from campaigns.services.failures import sender_template_fail
+
+        if any(t.id == template_id and t.failed for t in self.ctx.templates):
+            return  # other requests in flight with it failed the same way
+        self.ctx.template_failed(template_id)
+        sender_template_fail(
+            sender_id=self.ctx.sender_id,
+            template_id=template_id,
+            code=info.code,
+            marks_template=info.marks_template,
+        )
+
+    def _out_of_templates(self, contact: Claimed) -> None:
+        from campaigns.services.lifecycle import sender_exhaust
+
+        sender_exhaust(
+            sender_id=self.ctx.sender_id,
+            code=None,
+            reason="No approved template left for this number.",
+        )
+        self._stop_with(contact)
+
+    def _pause_campaign(self, reason: str) -> None:
+        from campaigns.models import Campaign
+        from campaigns.services.lifecycle import CampaignStateError, campaign_pause
+
+        with contextlib.suppress(CampaignStateError):
+            campaign_pause(campaign=Campaign(pk=self.ctx.campaign_id), reason=reason)
+
+    def _stop_with_retry(self, contact: Claimed, code: int | None, reason: str) -> None:
+        # Back to the pool at once for the other numbers, with its payload and why it moved.
+        self.batch.add_retry(
+            contact,
+            delay_s=0,
+            code=code,
+            reason=reason,
+            body=contact.payload,
+            template_id=contact.payload_template_id,
+        )
+        self.stopped = True
+
+    def _stop_with(self, contact: Claimed) -> None:
+        self.queue.appendleft(contact)
+        self.stopped = True
+
+    def _spam_strike(self) -> int:
+        redis = engine_redis.client()
+        key = engine_redis.spam_key(self.ctx.phone_number_id)
+        strikes = redis.incr(key)
+        redis.expire(key, 60)
+        return int(strikes) - 1
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        from campaigns.services.failures import campaigns_pause_if_exhausted
+        from campaigns.services.optouts import optout_record
+
+        for contact in self.queue:
+            self.batch.add_released(contact)
+        self.queue.clear()
+        self.batch.flush()
+        for phone in self.opt_outs:
+            optout_record(phone=phone, reason="131050", source=f"campaign {self.ctx.campaign_id}")
+        if self.stopped:
+            campaigns_pause_if_exhausted(campaign_ids=[self.ctx.campaign_id])
+
+
+def _client(access_token: str) -> GraphClient:
+    return GraphClient(
+        base_url=settings.WHATSAPP_GRAPH_URL,
+        version=settings.WHATSAPP_API_VERSION,
+        access_token=access_token,
+        read_timeout=settings.ENGINE_READ_TIMEOUT_SECONDS,
+        pool=shared_pool(),
+    )
