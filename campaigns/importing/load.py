@@ -157,47 +157,37 @@ def _records(
 
 def _replace_contacts(campaign: Campaign) -> None:
     since = timezone.now() - timedelta(days=campaign.dedup_days) if campaign.dedup_days else None
-    recent = (
-        "s.reason = '' AND EXISTS (SELECT 1 FROM campaigns_message m"
-        " WHERE m.recipient = s.phone AND m.sent_at >= %(since)s)"
-        if since
-        else "FALSE"
-    )
     with connection.cursor() as cursor:
+        # Measured: JIT compilation cost more than it saved on these one-off statements.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        for statement in _SKIP_SQL:
+            cursor.execute(statement.format(stage=_STAGE))
+        if since:
+            cursor.execute(_RECENT_SQL.format(stage=_STAGE), [since])
         cursor.execute("DELETE FROM campaigns_contact WHERE campaign_id = %s", [campaign.pk])
-        cursor.execute(
-            _INSERT_SQL.format(stage=_STAGE, recent=recent),
-            {
-                "campaign": campaign.pk,
-                "since": since,
-            },
-        )
+        cursor.execute(_INSERT_SQL.format(stage=_STAGE), [campaign.pk])
 
 
-# Reasons in priority order: an invalid number says nothing about duplicates, and the first
+# Reasons in priority order (an invalid number says nothing about duplicates); the first
 # occurrence of a phone in the file is the one kept.
-_INSERT_SQL = """
-INSERT INTO campaigns_contact
+_SKIP_SQL = (
+    """UPDATE {stage} s SET reason = 'duplicate_in_file'
+    FROM (SELECT phone, min(row_number) AS first FROM {stage} WHERE reason = ''
+          GROUP BY phone HAVING count(*) > 1) d
+    WHERE s.reason = '' AND s.phone = d.phone AND s.row_number > d.first""",
+    """UPDATE {stage} s SET reason = 'opted_out'
+    FROM campaigns_optout o WHERE s.reason = '' AND o.phone = s.phone""",
+)
+_RECENT_SQL = """UPDATE {stage} s SET reason = 'recently_messaged'
+WHERE s.reason = '' AND EXISTS (
+    SELECT 1 FROM campaigns_message m WHERE m.recipient = s.phone AND m.sent_at >= %s)"""
+_INSERT_SQL = """INSERT INTO campaigns_contact
     (campaign_id, phone, name, variables, state, attempts, payload, last_error,
      skip_reason, row_number)
-SELECT %(campaign)s, phone, name, variables,
-       CASE WHEN reason = '' THEN 'pending' ELSE 'skipped' END,
+SELECT %s, phone, name, variables, CASE WHEN reason = '' THEN 'pending' ELSE 'skipped' END,
        0, '', '', reason, row_number
-FROM (
-    SELECT s.row_number, s.phone, s.name, s.variables,
-        CASE
-            WHEN s.reason <> '' THEN s.reason
-            WHEN row_number() OVER (PARTITION BY s.reason, s.phone ORDER BY s.row_number) > 1
-                THEN 'duplicate_in_file'
-            WHEN EXISTS (SELECT 1 FROM campaigns_optout o WHERE o.phone = s.phone)
-                THEN 'opted_out'
-            WHEN {recent} THEN 'recently_messaged'
-            ELSE ''
-        END AS reason
-    FROM {stage} s
-) ranked
-ORDER BY row_number
-"""
+FROM {stage}"""
 
 
 def _finish(campaign: Campaign, *, rows: int, details: dict, header: list[str]) -> None:
