@@ -1,0 +1,99 @@
+"""Answering a customer from the inbox: free-form text inside WhatsApp's 24-hour window."""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from inbox.models import Conversation, InboxMessage
+from titanflow.whatsapp.client import graph_client
+from titanflow.whatsapp.errors import AmbiguousSendError, MetaAPIError, TransportError
+from titanflow.whatsapp.payloads import encode_payload
+
+# Meta accepts free-form messages only this long after the customer last wrote.
+REPLY_WINDOW = timedelta(hours=24)
+MAX_TEXT_LENGTH = 4096
+PREVIEW_LENGTH = 200
+
+
+class ReplyError(Exception):
+    """The reply was not sent; the message is a sentence a marketer can read."""
+
+
+class ReplyWindowClosed(ReplyError):
+    pass
+
+
+def conversation_window_closes_at(*, conversation: Conversation) -> datetime | None:
+    if conversation.last_inbound_at is None:
+        return None
+    return conversation.last_inbound_at + REPLY_WINDOW
+
+
+def conversation_window_open(*, conversation: Conversation) -> bool:
+    closes_at = conversation_window_closes_at(conversation=conversation)
+    return closes_at is not None and closes_at > timezone.now()
+
+
+def conversation_reply(*, conversation: Conversation, text: str, user) -> InboxMessage:
+    """Sends `text` to the customer through the conversation's number and records it."""
+    text = text.strip()
+    _check_reply(conversation, text)
+    payload = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": conversation.wa_id,
+        "type": "text",
+        "text": {"preview_url": False, "body": text},
+    }
+    wamid = _send(conversation, encode_payload(payload))
+    return _record(conversation, text=text, wamid=wamid, payload=payload, user=user)
+
+
+def _check_reply(conversation: Conversation, text: str) -> None:
+    if not text:
+        raise ReplyError("Write a message before sending.")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ReplyError(f"WhatsApp messages are at most {MAX_TEXT_LENGTH} characters long.")
+    if not conversation_window_open(conversation=conversation):
+        raise ReplyWindowClosed(
+            "More than 24 hours have passed since this customer last wrote, so WhatsApp only "
+            "allows approved templates now. Start a campaign to reach them again."
+        )
+
+
+def _send(conversation: Conversation, body: bytes) -> str:
+    phone = conversation.phone
+    client = graph_client(phone.account.access_token)
+    try:
+        return client.send_message(phone.phone_number_id, body).wamid
+    except AmbiguousSendError as exc:
+        raise ReplyError(
+            "WhatsApp did not answer in time; the reply may have gone out. "
+            "Wait for it to appear here before sending it again."
+        ) from exc
+    except TransportError as exc:
+        raise ReplyError("WhatsApp could not be reached. Try again in a moment.") from exc
+    except MetaAPIError as exc:
+        code = f" (code {exc.code})" if exc.code else ""
+        raise ReplyError(f"WhatsApp refused the reply{code}: {exc.info.meaning}") from exc
+
+
+def _record(conversation, *, text: str, wamid: str, payload: dict, user) -> InboxMessage:
+    now = timezone.now()
+    with transaction.atomic():
+        message = InboxMessage.objects.create(
+            conversation=conversation,
+            wamid=wamid,
+            direction=InboxMessage.Direction.OUTBOUND,
+            type="text",
+            body=text,
+            raw={"request": payload, "sent_by": user.get_username()},
+            status="sent",
+            timestamp=now,
+        )
+        # Whoever answers has read the thread.
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=now, last_message_preview=text[:PREVIEW_LENGTH], unread_count=0
+        )
+    return message

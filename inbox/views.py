@@ -1,0 +1,103 @@
+"""The inbox: conversations with customers, their messages and the reply box."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from inbox.models import Conversation
+from inbox.services.replies import (
+    ReplyError,
+    conversation_reply,
+    conversation_window_closes_at,
+    conversation_window_open,
+)
+
+CONVERSATIONS_PER_PAGE = 25
+MESSAGES_PER_PAGE = 50
+SORTS = {
+    "unread": ("-unread_count", "-last_message_at", "-id"),
+    "recent": ("-last_message_at", "id"),
+}
+
+
+@require_GET
+def inbox(request):
+    query = request.GET.get("q", "").strip()
+    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "unread"
+    conversations = _search(Conversation.objects.select_related("phone"), query)
+    page = Paginator(conversations.order_by(*SORTS[sort]), CONVERSATIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page": page, "query": query, "sort": sort}
+    if request.htmx and request.htmx.target == "conversation-list":
+        return render(request, "inbox/list.html#conversations", context)
+    context["unread"] = Conversation.objects.filter(unread_count__gt=0).aggregate(
+        conversations=Count("id"), messages=Sum("unread_count")
+    )
+    return render(request, "inbox/list.html", context)
+
+
+def _search(conversations, query: str):
+    if not query:
+        return conversations
+    digits = "".join(ch for ch in query if ch.isdigit())
+    matches = Q(contact_name__icontains=query)
+    if digits:
+        matches |= Q(wa_id__contains=digits)
+    return conversations.filter(matches)
+
+
+@require_GET
+def conversation_detail(request, pk: int):
+    conversation = get_object_or_404(Conversation.objects.select_related("phone"), pk=pk)
+    # Looking at the thread is reading it; the filter keeps polls from rewriting the row.
+    Conversation.objects.filter(pk=pk, unread_count__gt=0).update(unread_count=0)
+    context = _thread_context(request, conversation)
+    if request.htmx and request.htmx.target == "thread":
+        return render(request, "inbox/conversation.html#thread", context)
+    return render(request, "inbox/conversation.html", context)
+
+
+@require_POST
+def conversation_reply_view(request, pk: int):
+    conversation = get_object_or_404(Conversation.objects.select_related("phone__account"), pk=pk)
+    text = request.POST.get("text", "")
+    error = ""
+    try:
+        conversation_reply(conversation=conversation, text=text, user=request.user)
+    except ReplyError as exc:
+        error = str(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("conversation-detail", pk=pk)
+    conversation.refresh_from_db()
+    context = {**_thread_context(request, conversation), "error": error}
+    context["draft"] = text if error else ""
+    return render(request, "inbox/conversation.html#conversation", context)
+
+
+@require_POST
+def conversation_mark_read(request, pk: int):
+    Conversation.objects.filter(pk=pk).update(unread_count=0)
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("inbox")
+
+
+def _thread_context(request, conversation: Conversation) -> dict:
+    thread = conversation.messages.select_related(
+        "campaign_message__campaign", "campaign_message__template"
+    ).order_by("-timestamp", "-id")
+    page = Paginator(thread, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        "conversation": conversation,
+        "page": page,
+        "thread": list(reversed(page.object_list)),
+        "window_open": conversation_window_open(conversation=conversation),
+        "window_closes_at": conversation_window_closes_at(conversation=conversation),
+    }
