@@ -36,6 +36,7 @@ class PendingStatus(models.Model):
     timestamp = models.DateTimeField()
     callback = models.CharField(max_length=512, blank=True, default="")
     recipient = models.CharField(max_length=32, blank=True, default="")
+    phone_number_id = models.CharField(max_length=64, blank=True, default="")
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.TextField(blank=True, default="")
     error_details = models.TextField(blank=True, default="")
