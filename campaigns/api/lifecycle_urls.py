@@ -1,1 +1,21 @@
-urlpatterns = []
+from django.urls import path
+
+from campaigns.api import lifecycle
+
+urlpatterns = [
+    path("campaigns/<int:pk>/launch/", lifecycle.LaunchView.as_view(), name="api-campaign-launch"),
+    path("campaigns/<int:pk>/pause/", lifecycle.PauseView.as_view(), name="api-campaign-pause"),
+    path("campaigns/<int:pk>/resume/", lifecycle.ResumeView.as_view(), name="api-campaign-resume"),
+    path("campaigns/<int:pk>/cancel/", lifecycle.CancelView.as_view(), name="api-campaign-cancel"),
+    path(
+        "campaigns/<int:pk>/retry-failed/",
+        lifecycle.RetryFailedView.as_view(),
+        name="api-campaign-retry-failed",
+    ),
+    path(
+        "campaigns/<int:pk>/retarget/",
+        lifecycle.RetargetView.as_view(),
+        name="api-campaign-retarget",
+    ),
+    path("campaigns/<int:pk>/stats/", lifecycle.StatsView.as_view(), name="api-campaign-stats"),
+]

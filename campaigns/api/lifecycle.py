@@ -1,0 +1,134 @@
+"""Lifecycle API: launch or schedule, pause, resume, cancel, retry failed, retarget, stats.
+
+Every action is a POST on the campaign; a transition that cannot happen now answers 409 with the
+same sentence the campaign page shows.
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.models import Campaign
+from campaigns.services import lifecycle
+from campaigns.services.lifecycle import AUDIENCES, CampaignStateError
+
+
+class CampaignStateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "pause_reason",
+            "scheduled_at",
+            "launched_at",
+            "completed_at",
+            "total_count",
+        ]
+
+
+class LaunchSerializer(serializers.Serializer):
+    scheduled_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Start at this time instead of now."
+    )
+
+
+class PauseSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class RetargetSerializer(serializers.Serializer):
+    audience = serializers.ChoiceField(choices=AUDIENCES)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class _Action(APIView):
+    """POST runs `act(campaign, data, user)`; a CampaignStateError becomes 409."""
+
+    input_serializer = None
+    http_method_names = ["post", "options"]
+
+    def post(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        data = {}
+        if self.input_serializer is not None:
+            serializer = self.input_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        try:
+            return self.act(campaign, data, request.user)
+        except CampaignStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+    def act(self, campaign, data, user) -> Response:
+        raise NotImplementedError
+
+    @staticmethod
+    def state(campaign) -> Response:
+        return Response(CampaignStateSerializer(campaign).data)
+
+
+@extend_schema(request=LaunchSerializer, responses=CampaignStateSerializer)
+class LaunchView(_Action):
+    input_serializer = LaunchSerializer
+
+    def act(self, campaign, data, user):
+        when = data.get("scheduled_at")
+        return self.state(
+            lifecycle.campaign_launch(campaign=campaign, user=user, scheduled_at=when)
+        )
+
+
+@extend_schema(request=PauseSerializer, responses=CampaignStateSerializer)
+class PauseView(_Action):
+    input_serializer = PauseSerializer
+
+    def act(self, campaign, data, user):
+        reason = data.get("reason") or f"Paused by {user} through the API."
+        return self.state(lifecycle.campaign_pause(campaign=campaign, reason=reason, user=user))
+
+
+@extend_schema(request=None, responses=CampaignStateSerializer)
+class ResumeView(_Action):
+    def act(self, campaign, data, user):
+        return self.state(lifecycle.campaign_resume(campaign=campaign, user=user))
+
+
+@extend_schema(request=None, responses=CampaignStateSerializer)
+class CancelView(_Action):
+    def act(self, campaign, data, user):
+        return self.state(lifecycle.campaign_cancel(campaign=campaign, user=user))
+
+
+@extend_schema(
+    request=None,
+    responses=inline_serializer("RetryFailed", {"requeued": serializers.IntegerField()}),
+)
+class RetryFailedView(_Action):
+    def act(self, campaign, data, user):
+        return Response({"requeued": lifecycle.campaign_retry_failed(campaign=campaign, user=user)})
+
+
+@extend_schema(request=RetargetSerializer, responses={201: CampaignStateSerializer})
+class RetargetView(_Action):
+    input_serializer = RetargetSerializer
+
+    def act(self, campaign, data, user):
+        target = lifecycle.campaign_retarget(
+            campaign=campaign, audience=data["audience"], user=user, name=data.get("name", "")
+        )
+        return Response(CampaignStateSerializer(target).data, status=status.HTTP_201_CREATED)
+
+
+class StatsView(APIView):
+    """Counters, contacts by state, per-sender figures and failures grouped by error code."""
+
+    http_method_names = ["get", "options"]
+
+    @extend_schema(responses=inline_serializer("CampaignStats", {"id": serializers.IntegerField()}))
+    def get(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        return Response(lifecycle.campaign_stats(campaign=campaign))

@@ -1,0 +1,92 @@
+import pytest
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    MessageFactory,
+    SenderFactory,
+    SenderTemplateFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(marketer):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=marketer).key}")
+    return client
+
+
+def _ready():
+    campaign = CampaignFactory(status=Campaign.Status.READY)
+    SenderTemplateFactory(sender=SenderFactory(campaign=campaign), position=0)
+    ContactFactory.create_batch(2, campaign=campaign)
+    return campaign
+
+
+def _url(name, campaign):
+    return reverse(f"api-campaign-{name}", kwargs={"pk": campaign.pk})
+
+
+def test_launch_then_launch_again_conflicts(api):
+    campaign = _ready()
+
+    first = api.post(_url("launch", campaign))
+    second = api.post(_url("launch", campaign))
+
+    assert first.status_code == 200
+    assert first.json()["status"] == "running"
+    assert second.status_code == 409
+    assert "only a ready campaign" in second.json()["detail"]
+
+
+def test_schedule_pause_resume_cancel(api):
+    campaign = _ready()
+
+    scheduled = api.post(_url("launch", campaign), {"scheduled_at": "2099-01-01T10:00:00Z"})
+    assert scheduled.json()["status"] == "scheduled"
+    paused = api.post(_url("pause", campaign), {"reason": "Waiting for stock"})
+    assert paused.json()["pause_reason"] == "Waiting for stock"
+    assert api.post(_url("resume", campaign)).json()["status"] == "running"
+    assert api.post(_url("cancel", campaign)).json()["status"] == "cancelled"
+    assert api.post(_url("resume", campaign)).status_code == 409
+
+
+def test_retry_failed_and_retarget(api):
+    campaign = _ready()
+    api.post(_url("launch", campaign))
+    campaign.contacts.update(state="failed")
+
+    assert api.post(_url("retry-failed", campaign)).json() == {"requeued": 2}
+    campaign.contacts.update(state="failed")
+    created = api.post(_url("retarget", campaign), {"audience": "failed", "name": "Again"})
+
+    assert created.status_code == 201
+    assert created.json()["name"] == "Again"
+    assert created.json()["total_count"] == 2
+    assert api.post(_url("retarget", campaign), {"audience": "bogus"}).status_code == 400
+
+
+def test_stats_include_senders_and_failures(api):
+    campaign = _ready()
+    sender = campaign.senders.get()
+    ContactFactory(campaign=campaign, state="failed", last_error_code=131026, last_error="gone")
+    MessageFactory(contact__campaign=campaign, contact__state="sent", phone=sender.phone)
+
+    stats = api.get(_url("stats", campaign)).json()
+
+    assert stats["senders"][0]["sent"] == 1
+    assert stats["failures"] == [{"code": 131026, "count": 1, "reason": "gone"}]
+    assert stats["contacts"]["pending"] == 2
+
+
+def test_the_api_wants_a_token(client):
+    campaign = _ready()
+
+    assert client.post(_url("launch", campaign)).status_code in (401, 403)
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.READY

@@ -1,0 +1,115 @@
+"""Lifecycle buttons of the campaign page: POST only, one service call, back to the page.
+
+A plain form post redirects to the campaign page with a message; an htmx post gets HX-Redirect
+to the same place, so the page (and its controls) reloads in the state the action left it in.
+"""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import is_naive, make_aware
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from campaigns.models import Campaign
+from campaigns.services import lifecycle
+from campaigns.services.lifecycle import CampaignStateError
+
+
+def _back(request, campaign_id: int):
+    url = reverse("campaign-detail", kwargs={"pk": campaign_id})
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _act(request, pk: int, action, success: str):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        action(campaign)
+    except CampaignStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success.format(campaign=campaign))
+    return _back(request, pk)
+
+
+@require_POST
+def campaign_launch(request, pk: int):
+    when = _scheduled_at(request.POST.get("scheduled_at", ""))
+
+    def launch(campaign):
+        lifecycle.campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
+
+    done = "Scheduled." if when else "Launched: sending has started."
+    return _act(request, pk, launch, done)
+
+
+def _scheduled_at(raw: str):
+    moment = parse_datetime(raw.strip()) if raw.strip() else None
+    if moment is not None and is_naive(moment):
+        moment = make_aware(moment)
+    return moment
+
+
+@require_POST
+def campaign_pause(request, pk: int):
+    reason = request.POST.get("reason", "").strip()[:500] or f"Paused by {request.user}."
+    return _act(
+        request,
+        pk,
+        lambda c: lifecycle.campaign_pause(campaign=c, reason=reason, user=request.user),
+        "Paused: no more messages go out until you resume.",
+    )
+
+
+@require_POST
+def campaign_resume(request, pk: int):
+    return _act(
+        request,
+        pk,
+        lambda c: lifecycle.campaign_resume(campaign=c, user=request.user),
+        "Resumed: sending continues.",
+    )
+
+
+@require_POST
+def campaign_cancel(request, pk: int):
+    return _act(
+        request,
+        pk,
+        lambda c: lifecycle.campaign_cancel(campaign=c, user=request.user),
+        "Cancelled: contacts not yet sent will not be sent.",
+    )
+
+
+@require_POST
+def campaign_retry_failed(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        count = lifecycle.campaign_retry_failed(campaign=campaign, user=request.user)
+    except CampaignStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{count} failed contacts are queued again.")
+    return _back(request, pk)
+
+
+@require_POST
+def campaign_retarget(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        target = lifecycle.campaign_retarget(
+            campaign=campaign,
+            audience=request.POST.get("audience", ""),
+            user=request.user,
+            name=request.POST.get("name", "").strip(),
+        )
+    except CampaignStateError as exc:
+        messages.error(request, str(exc))
+        return _back(request, pk)
+    messages.success(
+        request, f"Follow-up campaign created with {target.total_count} contacts; review it."
+    )
+    return _back(request, target.pk)
