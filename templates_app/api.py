@@ -44,6 +44,8 @@ class AccountSerializer(serializers.ModelSerializer):
 class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """List and add WhatsApp accounts; adding one checks its token with Meta first."""
 
+    lookup_value_converter = "int"
+
     queryset = WhatsAppAccount.objects.order_by("name", "id")
     serializer_class = AccountSerializer
     filterset_fields = ["waba_id", "health"]
@@ -84,6 +86,7 @@ class PhoneNumberSerializer(serializers.ModelSerializer):
 
 
 class PhoneNumberViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_converter = "int"
     queryset = PhoneNumber.objects.select_related("account").order_by("id")
     serializer_class = PhoneNumberSerializer
     filterset_fields = {
@@ -136,6 +139,7 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 
 class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_converter = "int"
     queryset = MessageTemplate.objects.order_by("name", "language", "id")
     serializer_class = TemplateSerializer
     filterset_class = TemplateFilter

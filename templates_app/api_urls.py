@@ -2,7 +2,7 @@ from rest_framework.routers import SimpleRouter
 
 from templates_app import api
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 # Prefixed basenames keep these route names apart from the pages' ("account-list" is a page).
 router.register("accounts", api.AccountViewSet, basename="api-account")
 router.register("phone-numbers", api.PhoneNumberViewSet, basename="api-phone-number")

@@ -56,6 +56,7 @@ class SyncResult:
     unsupported: int = 0
     error: str = ""
     retry_after: float | None = None  # set when Meta asked us to come back later
+    parts: tuple[str, ...] = SYNC_PARTS
 
     @property
     def ok(self) -> bool:
@@ -64,10 +65,15 @@ class SyncResult:
     def summary(self) -> str:
         if self.error:
             return self.error
-        return (
-            f"{self.phones} numbers, {self.templates} templates"
-            f" ({self.deleted} gone from Meta, {self.unsupported} not sendable by TitanFlow)"
-        )
+        parts = []
+        if "phones" in self.parts:
+            parts.append(f"{self.phones} numbers")
+        if "templates" in self.parts:
+            parts.append(
+                f"{self.templates} templates ({self.deleted} gone from Meta,"
+                f" {self.unsupported} not sendable by TitanFlow)"
+            )
+        return ", ".join(parts)
 
 
 # -- the token check ---------------------------------------------------------------------------
@@ -126,7 +132,7 @@ def account_sync(
     failures raise `MetaAPIError` so the caller (a Celery task) can retry later.
     """
     client = graph_client(account.access_token)
-    result = SyncResult(account_id=account.pk, waba_id=account.waba_id)
+    result = SyncResult(account_id=account.pk, waba_id=account.waba_id, parts=parts)
     templates = None
     try:
         if "phones" in parts:
