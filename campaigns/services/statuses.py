@@ -1,0 +1,261 @@
+"""Delivery statuses reported by Meta's webhooks, applied to campaign messages set-based.
+
+A status only ever moves a message forward: sent < delivered < read, and `failed` replaces only
+`sent` (Meta reports failed for undelivered messages) and is final. Duplicates and out-of-order
+deliveries therefore change nothing twice. "Read implies delivered": a message that jumps from
+sent to read counts once in `delivered_count` and once in `read_count`, and gets `delivered_at`.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+
+logger = logging.getLogger(__name__)
+
+# Which status wins when two meet; failed beats only sent, and nothing moves a failed message.
+PRECEDENCE = {"sent": 1, "failed": 2, "delivered": 3, "read": 4}
+_CALLBACK_CONTACT = re.compile(r"^c:(\d{1,18})$")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    wamid: str
+    status: str
+    timestamp: datetime
+    callback: str = ""
+    recipient: str = ""
+    phone_number_id: str = ""
+    error_code: int | None = None
+    error_title: str = ""
+    error_details: str = ""
+
+    @property
+    def contact_id(self) -> int | None:
+        """Our contact id from `biz_opaque_callback_data` ("c:<id>"), set by the engine."""
+        found = _CALLBACK_CONTACT.match(self.callback)
+        return int(found.group(1)) if found else None
+
+
+@dataclass
+class StatusApplyResult:
+    matched: int = 0
+    moved: int = 0
+    failed: list[tuple[int, StatusUpdate]] = field(default_factory=list)
+    unmatched: list[StatusUpdate] = field(default_factory=list)
+
+
+@dataclass
+class _Merged:
+    """Every update of one message in a batch folded into the one row the UPDATE needs."""
+
+    best: StatusUpdate
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    updates: list[StatusUpdate] = field(default_factory=list)
+
+    @property
+    def first_sent(self) -> StatusUpdate:
+        """The earliest update: its time is the best guess of when the message went out."""
+        return min(self.updates, key=lambda u: u.timestamp)
+
+    def add(self, update: StatusUpdate) -> None:
+        self.updates.append(update)
+        if update.status == "delivered":
+            self.delivered_at = _earliest(self.delivered_at, update.timestamp)
+        elif update.status == "read":
+            self.read_at = _earliest(self.read_at, update.timestamp)
+        if PRECEDENCE[update.status] > PRECEDENCE[self.best.status]:
+            self.best = update
+
+
+def statuses_apply(*, updates: list[StatusUpdate]) -> StatusApplyResult:
+    """Moves campaign messages forward, adjusts campaign counters by the same deltas, and hands
+    newly failed messages to the engine's failure classification, all in one transaction.
+
+    Matches by wamid. A status for a send whose answer never came (an ambiguous send: the
+    contact waits "awaiting", claimed by no sender) names the contact in
+    `biz_opaque_callback_data` and reconciles it: the Message is written from the payload kept on
+    the contact. Updates matching no message are returned in `unmatched` for the caller to keep
+    and retry (the engine writes its messages in batches, so a status may come first).
+    """
+    known = [u for u in updates if u.wamid and u.status in PRECEDENCE]
+    result = StatusApplyResult()
+    if not known:
+        return result
+    with transaction.atomic():
+        by_wamid = _merge(known, key=lambda u: u.wamid)
+        found = _apply(by_wamid, result=result)
+        leftover = {key: m for key, m in by_wamid.items() if key not in found}
+        if _awaiting_reconcile(leftover):
+            found = _apply(leftover, result=result)
+            leftover = {key: m for key, m in leftover.items() if key not in found}
+        result.unmatched = [u for m in leftover.values() for u in m.updates]
+        _report_failures(result)
+    return result
+
+
+def _merge(updates: list[StatusUpdate], *, key) -> dict:
+    merged: dict = {}
+    for update in updates:
+        row = merged.get(key(update))
+        if row is None:
+            row = merged[key(update)] = _Merged(best=update)
+        row.add(update)
+    return merged
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
+
+
+def status_precedence_sql(column: str) -> str:
+    """PRECEDENCE as a SQL expression over `column`, for forward-only UPDATEs."""
+    whens = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in PRECEDENCE.items())
+    return f"CASE {column} {whens} ELSE 0 END"
+
+
+# One statement per batch: lock the matched messages in id order (no deadlock between two
+# processors), move those that go forward, add the counter deltas computed from the old and new
+# status of exactly the rows moved, and report every match with what became of it.
+# failed_count is left to the failure classification: it counts contacts that end failed, and a
+# template-scope failure sends the contact again with the next template instead.
+_APPLY_SQL = f"""
+WITH d AS (
+    SELECT * FROM unnest(
+        %(keys)s::text[], %(statuses)s::text[], %(ts)s::timestamptz[],
+        %(delivered)s::timestamptz[], %(read)s::timestamptz[], %(codes)s::int[], %(titles)s::text[]
+    ) AS d(key, status, ts, delivered_ts, read_ts, code, title)
+),
+locked AS MATERIALIZED (
+    SELECT m.id, m.status AS old_status, d.*
+    FROM campaigns_message m JOIN d ON m.wamid = d.key
+    ORDER BY m.id
+    FOR UPDATE OF m
+),
+moved AS (
+    UPDATE campaigns_message m SET
+        status = l.status,
+        delivered_at = CASE WHEN l.status IN ('delivered', 'read')
+            THEN COALESCE(m.delivered_at, l.delivered_ts, l.read_ts, l.ts) ELSE m.delivered_at END,
+        read_at = CASE WHEN l.status = 'read'
+            THEN COALESCE(m.read_at, l.read_ts, l.ts) ELSE m.read_at END,
+        failed_at = CASE WHEN l.status = 'failed' THEN l.ts ELSE m.failed_at END,
+        error_code = CASE WHEN l.status = 'failed' THEN l.code ELSE m.error_code END,
+        error_title = CASE WHEN l.status = 'failed' THEN l.title ELSE m.error_title END
+    FROM locked l
+    WHERE m.id = l.id AND m.status <> 'failed'
+        AND {status_precedence_sql("l.status")} > {status_precedence_sql("m.status")}
+    RETURNING m.id, m.campaign_id, l.old_status, m.status AS new_status
+),
+bumped AS (
+    UPDATE campaigns_campaign c SET
+        delivered_count = c.delivered_count + a.delivered,
+        read_count = c.read_count + a.read
+    FROM (
+        SELECT campaign_id,
+            count(*) FILTER (WHERE old_status = 'sent' AND new_status IN ('delivered', 'read'))
+                AS delivered,
+            count(*) FILTER (WHERE new_status = 'read') AS read
+        FROM moved GROUP BY campaign_id
+    ) a
+    WHERE c.id = a.campaign_id AND (a.delivered > 0 OR a.read > 0)
+)
+SELECT l.key, mv.id, mv.new_status FROM locked l LEFT JOIN moved mv ON mv.id = l.id
+"""
+
+
+def _apply(merged: dict, *, result: StatusApplyResult) -> set:
+    """Runs the batch UPDATE; returns the wamids that matched a message."""
+    if not merged:
+        return set()
+    rows = list(merged.items())
+    params = {
+        "keys": [wamid for wamid, _ in rows],
+        "statuses": [m.best.status for _, m in rows],
+        "ts": [m.best.timestamp for _, m in rows],
+        "delivered": [m.delivered_at for _, m in rows],
+        "read": [m.read_at for _, m in rows],
+        "codes": [m.best.error_code for _, m in rows],
+        "titles": [m.best.error_title[:1000] for _, m in rows],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLY_SQL, params)
+        found = cursor.fetchall()
+    for wamid, message_id, new_status in found:
+        if message_id is None:
+            continue
+        result.moved += 1
+        if new_status == "failed":
+            result.failed.append((message_id, merged[wamid].best))
+    result.matched += len(found)
+    return {wamid for wamid, _, _ in found}
+
+
+# The send went out (Meta reports on it) though its answer never reached us: write the Message
+# from the exact bytes kept on the contact and count it sent, as the engine would have.
+_RECONCILE_SQL = """
+WITH d AS (
+    SELECT * FROM unnest(%(contacts)s::bigint[], %(wamids)s::text[], %(phones)s::text[],
+        %(ts)s::timestamptz[]) AS d(contact_id, wamid, phone_number_id, ts)
+),
+reconciled AS (
+    UPDATE campaigns_contact c SET state = 'sent', lease_until = NULL, last_error = ''
+    FROM d JOIN templates_app_phonenumber p ON p.phone_number_id = d.phone_number_id
+    WHERE c.id = d.contact_id AND c.state = 'claimed' AND c.claimed_by_id IS NULL
+        AND c.payload <> '' AND c.payload_template_id IS NOT NULL
+    RETURNING c.id, c.campaign_id, c.phone, c.payload, c.payload_template_id, p.id AS phone_id,
+        d.wamid, d.ts
+),
+written AS (
+    INSERT INTO campaigns_message (campaign_id, contact_id, phone_id, template_id, recipient,
+        wamid, request_body, status, error_title, sent_at)
+    SELECT campaign_id, id, phone_id, payload_template_id, phone, wamid, payload, 'sent', '', ts
+    FROM reconciled
+    ON CONFLICT (wamid) DO NOTHING
+    RETURNING campaign_id
+),
+bumped AS (
+    UPDATE campaigns_campaign c SET sent_count = c.sent_count + w.n
+    FROM (SELECT campaign_id, count(*) AS n FROM written GROUP BY campaign_id) w
+    WHERE c.id = w.campaign_id
+)
+SELECT count(*) FROM written
+"""
+
+
+def _awaiting_reconcile(leftover: dict) -> int:
+    """Writes the Messages of ambiguous sends that these statuses confirm; returns how many."""
+    rows = [m.first_sent for m in leftover.values() if m.first_sent.contact_id]
+    if not rows:
+        return 0
+    params = {
+        "contacts": [u.contact_id for u in rows],
+        "wamids": [u.wamid for u in rows],
+        "phones": [u.phone_number_id for u in rows],
+        "ts": [u.timestamp for u in rows],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RECONCILE_SQL, params)
+        return cursor.fetchone()[0]
+
+
+def _report_failures(result: StatusApplyResult) -> None:
+    """Webhook-reported failures feed the same classification as the API's errors."""
+    if not result.failed:
+        return
+    from campaigns.services.failures import FailedStatus, failed_statuses_apply
+
+    failed_statuses_apply(
+        failures=[
+            FailedStatus(
+                message_id=message_id,
+                code=update.error_code,
+                title=update.error_title,
+                details=update.error_details,
+            )
+            for message_id, update in result.failed
+        ]
+    )

@@ -1,0 +1,229 @@
+"""Meta's webhook events about our assets: templates, phone numbers and accounts.
+
+Template states set here are stored and stay until Meta says otherwise (APPROVED or REINSTATED),
+whatever the last sync saw; after they commit, `template_status_changed` tells the engine which
+templates to look at again so no sender uses a paused template after the event is processed.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+from templates_app.signals import template_status_changed
+
+logger = logging.getLogger(__name__)
+
+Status = MessageTemplate.Status
+# Meta's event name → the status stored; events missing here (UNARCHIVED, ...) are left to sync.
+STATUS_EVENTS = {
+    **{s.value: s.value for s in Status},
+    "REINSTATED": Status.APPROVED,
+}
+DELETION_EVENTS = {Status.DELETED, Status.PENDING_DELETION}
+# The older quality events name no rating; FLAGGED is Meta's "quality dropped to low".
+PHONE_QUALITY_EVENTS = {"FLAGGED": "RED", "UNFLAGGED": "GREEN"}
+HIGH_THROUGHPUT = "HIGH"
+RESTRICTING_ACCOUNT_EVENTS = {"ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DISABLED_UPDATE"}
+BAN_LIFTED = "REINSTATE"
+
+
+@dataclass(frozen=True)
+class AssetEvent:
+    """One `change` of an entry: `field` names the kind, `value` is Meta's object as sent."""
+
+    waba_id: str
+    field: str
+    value: dict
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountRestriction:
+    account_id: int
+    reason: str
+
+
+def template_events_apply(*, events: list[AssetEvent]) -> list[int]:
+    """Applies template status, category and quality events; returns the ids whose sendability
+    may have changed, and announces them once the transaction commits."""
+    handlers = {
+        "message_template_status_update": _template_status,
+        "template_category_update": _template_category,
+        "message_template_quality_update": _template_quality,
+    }
+    changed: list[int] = []
+    with transaction.atomic():
+        for event in events:
+            template = _template_for(event)
+            if template is None:
+                logger.info("template event for an unknown template: %s", event.value)
+                continue
+            if handlers[event.field](template, event):
+                changed.append(template.pk)
+        if changed:
+            transaction.on_commit(
+                lambda: template_status_changed.send(
+                    sender=MessageTemplate, template_ids=sorted(set(changed))
+                )
+            )
+    return sorted(set(changed))
+
+
+def _template_for(event: AssetEvent) -> MessageTemplate | None:
+    value = event.value
+    templates = MessageTemplate.objects.select_for_update().filter(account__waba_id=event.waba_id)
+    meta_id = str(value.get("message_template_id") or "")
+    found = templates.filter(meta_template_id=meta_id).order_by("id").first() if meta_id else None
+    if found is None and value.get("message_template_name"):
+        found = (
+            templates.filter(
+                name=value["message_template_name"],
+                language=value.get("message_template_language", ""),
+            )
+            .order_by("id")
+            .first()
+        )
+    return found
+
+
+def _is_stale(template: MessageTemplate, event: AssetEvent) -> bool:
+    # Meta does not promise order: an event older than the state we hold must not undo it.
+    return bool(
+        event.occurred_at
+        and template.status_changed_at
+        and event.occurred_at < template.status_changed_at
+    )
+
+
+def _template_status(template: MessageTemplate, event: AssetEvent) -> bool:
+    status = STATUS_EVENTS.get(str(event.value.get("event", "")).upper())
+    if status is None or _is_stale(template, event):
+        return False
+    template.status = status
+    template.status_reason = _status_reason(event.value) if status != Status.APPROVED else ""
+    template.status_changed_at = event.occurred_at or timezone.now()
+    fields = ["status", "status_reason", "status_changed_at", "updated_at"]
+    category = event.value.get("message_template_category")
+    if status == Status.APPROVED and category:
+        template.category = template.approved_category = category
+        fields += ["category", "approved_category"]
+    if status in DELETION_EVENTS:
+        template.deleted_at_meta = True
+        fields.append("deleted_at_meta")
+    template.save(update_fields=fields)
+    return True
+
+
+def _status_reason(value: dict) -> str:
+    reason = str(value.get("reason") or "")
+    info = value.get("rejection_info") or value.get("other_info") or {}
+    detail = info.get("reason") or info.get("description") if isinstance(info, dict) else ""
+    parts = [p for p in (reason if reason != "NONE" else "", detail or "") if p]
+    return " — ".join(parts)
+
+
+def _template_category(template: MessageTemplate, event: AssetEvent) -> bool:
+    value = event.value
+    if "correct_category" in value:
+        # An impending change: Meta will recategorise later and says so again when it does.
+        logger.info("template %s will move to category %s", template.pk, value["new_category"])
+        return False
+    new_category = value.get("new_category")
+    if not new_category:
+        return False
+    if not template.approved_category:
+        template.approved_category = value.get("previous_category") or template.category
+    template.category = new_category
+    template.save(update_fields=["category", "approved_category", "updated_at"])
+    return True
+
+
+def _template_quality(template: MessageTemplate, event: AssetEvent) -> bool:
+    score = event.value.get("new_quality_score")
+    if score:
+        template.quality_score = str(score)[:16]
+        template.save(update_fields=["quality_score", "updated_at"])
+    return False
+
+
+def phone_event_apply(*, event: AssetEvent) -> PhoneNumber | None:
+    """`phone_number_quality_update`: quality, messaging limit, and the throughput upgrade."""
+    phone = _phone_for(event)
+    if phone is None:
+        logger.info("phone event for an unknown number: %s", event.value)
+        return None
+    value = event.value
+    kind = str(value.get("event", "")).upper()
+    if kind == "THROUGHPUT_UPGRADE":
+        phone.throughput_level = HIGH_THROUGHPUT
+        if not phone.max_mps_overridden:
+            phone.max_mps = PhoneNumber.THROUGHPUT_MPS[HIGH_THROUGHPUT]
+    if kind in PHONE_QUALITY_EVENTS:
+        phone.quality_rating = PHONE_QUALITY_EVENTS[kind]
+    limit = value.get("max_daily_conversations_per_business") or value.get("current_limit")
+    if limit:
+        phone.messaging_limit = str(limit)[:32]
+    phone.save(
+        update_fields=[
+            "throughput_level",
+            "max_mps",
+            "quality_rating",
+            "messaging_limit",
+            "updated_at",
+        ]
+    )
+    return phone
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _phone_for(event: AssetEvent) -> PhoneNumber | None:
+    # This webhook names the number only by its display form, which we store formatted.
+    wanted = _digits(str(event.value.get("display_phone_number", "")))
+    if not wanted:
+        return None
+    phones = PhoneNumber.objects.filter(account__waba_id=event.waba_id).order_by("id")
+    return next((p for p in phones if _digits(p.display_phone_number) == wanted), None)
+
+
+def account_event_apply(*, event: AssetEvent) -> AccountRestriction | None:
+    """`account_update`: a restriction, violation or ban marks the account restricted and is
+    returned so the caller can stop that account's senders; a lifted ban marks it healthy."""
+    account = WhatsAppAccount.objects.filter(waba_id=event.waba_id).first()
+    kind = str(event.value.get("event", "")).upper()
+    if account is None or kind not in RESTRICTING_ACCOUNT_EVENTS:
+        return None
+    if _is_lifted(kind, event.value):
+        if account.health == WhatsAppAccount.Health.RESTRICTED:
+            account.mark_health(WhatsAppAccount.Health.OK)
+        return None
+    reason = _restriction_reason(kind, event.value)
+    account.mark_health(WhatsAppAccount.Health.RESTRICTED, reason)
+    return AccountRestriction(account_id=account.pk, reason=reason)
+
+
+def _is_lifted(kind: str, value: dict) -> bool:
+    if kind == "DISABLED_UPDATE":
+        return (value.get("ban_info") or {}).get("waba_ban_state") == BAN_LIFTED
+    if kind == "ACCOUNT_RESTRICTION":
+        return not value.get("restriction_info")
+    return False
+
+
+def _restriction_reason(kind: str, value: dict) -> str:
+    if kind == "DISABLED_UPDATE":
+        state = (value.get("ban_info") or {}).get("waba_ban_state", "DISABLE")
+        return f"Meta disabled this WhatsApp account (ban state {state})."
+    if kind == "ACCOUNT_VIOLATION":
+        violation = (value.get("violation_info") or {}).get("violation_type", "unspecified")
+        return f"Meta reported a policy violation on this account ({violation})."
+    kinds = ", ".join(
+        str(r.get("restriction_type", "")) for r in value.get("restriction_info") or []
+    )
+    return f"Meta restricted this account: {kinds}."

@@ -1,0 +1,273 @@
+"""The batch processor behind the webhook door.
+
+Each batch locks a slice of unprocessed deliveries (SKIP LOCKED, so several workers share the
+backlog), walks all of them, and hands each kind of item to the app that owns it in one
+transaction: asset events, opt-out preferences, incoming messages, then statuses with one
+set-based UPDATE. A delivery that cannot be applied is isolated, its error recorded and retried
+a few times; the others in its batch go through.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.functions import Length
+from django.utils import timezone
+
+from campaigns.services.failures import senders_exhaust_for_account
+from campaigns.services.optouts import optout_record, optout_remove
+from campaigns.services.statuses import StatusUpdate, statuses_apply
+from inbox.services.ingest import inbox_statuses_apply, messages_ingest
+from templates_app.services.events import (
+    account_event_apply,
+    phone_event_apply,
+    template_events_apply,
+)
+from webhooks.models import PendingStatus, WebhookEvent
+from webhooks.parsing import InvalidDelivery, ParsedBatch, delivery_parse
+
+logger = logging.getLogger(__name__)
+
+# ~2 MB of bodies per batch: up to a few thousand statuses, one UPDATE, bounded memory.
+BATCH_BYTES = 2 * 1024 * 1024
+BATCH_DELIVERIES = 500
+MAX_ATTEMPTS = 5
+PENDING_BATCH = 5000
+PENDING_MAX_PAUSE_S = 300
+STATUS_GRACE = timedelta(minutes=getattr(settings, "WEBHOOK_STATUS_GRACE_MINUTES", 60))
+MARKETING_CATEGORY = "marketing_messages"
+
+
+@dataclass
+class ProcessResult:
+    deliveries: int = 0
+    failed_ids: set = field(default_factory=set)
+    statuses: int = 0
+    statuses_moved: int = 0
+    statuses_pending: int = 0
+    messages_stored: int = 0
+    ignored: dict = field(default_factory=dict)
+
+    def add(self, other: "ProcessResult") -> None:
+        for name in ("deliveries", "statuses", "statuses_moved", "statuses_pending"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failed_ids |= other.failed_ids
+        self.messages_stored += other.messages_stored
+        for key, count in other.ignored.items():
+            self.ignored[key] = self.ignored.get(key, 0) + count
+
+
+def deliveries_process(*, time_budget_s: float = 20.0) -> ProcessResult:
+    """Drains the backlog batch by batch until it is empty or the time budget is spent."""
+    total = ProcessResult()
+    deadline = time.monotonic() + time_budget_s
+    while time.monotonic() < deadline:
+        batch = _batch_process()
+        total.add(batch)
+        if batch.deliveries == 0:
+            break
+    return total
+
+
+def _batch_ids() -> list[int]:
+    candidates = (
+        WebhookEvent.objects.filter(processed_at__isnull=True)
+        .annotate(size=Length("body"))
+        .order_by("id")
+        .values_list("id", "size")[:BATCH_DELIVERIES]
+    )
+    ids, size = [], 0
+    for pk, length in candidates:
+        if ids and size + length > BATCH_BYTES:
+            break
+        ids.append(pk)
+        size += length
+    return ids
+
+
+def _batch_process() -> ProcessResult:
+    result = ProcessResult()
+    ids = _batch_ids()
+    with transaction.atomic():
+        rows = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, processed_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "body", "attempts")
+        )
+        pending = _pending_due()
+        if not rows and not pending:
+            return result
+        try:
+            with transaction.atomic():
+                _rows_apply(rows, pending, result)
+        except Exception:
+            logger.exception("webhook batch failed; applying its deliveries one by one")
+            result = ProcessResult()
+            for row in rows:
+                _row_apply_alone(row, result)
+            _pending_apply_alone(pending)
+        done = [pk for pk, _, _ in rows if pk not in result.failed_ids]
+        WebhookEvent.objects.filter(pk__in=done).update(processed_at=timezone.now(), error="")
+    return result
+
+
+def _rows_apply(rows, pending, result: ProcessResult) -> None:
+    parsed = ParsedBatch()
+    for pk, body, _ in rows:
+        try:
+            delivery_parse(bytes(body), into=parsed)
+        except InvalidDelivery as exc:
+            _delivery_fail(pk, MAX_ATTEMPTS, exc, result)
+    result.deliveries += len(rows)
+    _batch_apply(parsed, result, pending_rows=pending)
+
+
+def _row_apply_alone(row, result: ProcessResult) -> None:
+    pk, body, attempts = row
+    result.deliveries += 1
+    try:
+        with transaction.atomic():
+            parsed = ParsedBatch()
+            delivery_parse(bytes(body), into=parsed)
+            _batch_apply(parsed, result, pending_rows=[])
+    except Exception as exc:
+        logger.exception("webhook delivery %s failed", pk)
+        _delivery_fail(pk, attempts + 1, exc, result)
+
+
+def _pending_apply_alone(pending: list[PendingStatus]) -> None:
+    try:
+        with transaction.atomic():
+            _statuses_route([], ProcessResult(), pending_rows=pending)
+    except Exception:
+        logger.exception("retrying %s pending statuses failed", len(pending))
+        _pending_reschedule(pending)
+
+
+def _delivery_fail(pk: int, attempts: int, exc: Exception, result: ProcessResult) -> None:
+    # Given up after MAX_ATTEMPTS: processed, with its error kept for the admin and a replay.
+    done = timezone.now() if attempts >= MAX_ATTEMPTS else None
+    WebhookEvent.objects.filter(pk=pk).update(
+        attempts=attempts, error=f"{type(exc).__name__}: {exc}"[:2000], processed_at=done
+    )
+    result.failed_ids.add(pk)
+
+
+def _batch_apply(parsed: ParsedBatch, result: ProcessResult, *, pending_rows) -> None:
+    template_events_apply(events=parsed.template_events)
+    for event in parsed.phone_events:
+        phone_event_apply(event=event)
+    for event in parsed.account_events:
+        restriction = account_event_apply(event=event)
+        if restriction is not None:
+            senders_exhaust_for_account(
+                account_id=restriction.account_id, code=None, reason=restriction.reason
+            )
+    _preferences_apply(parsed)
+    if parsed.messages:
+        result.messages_stored += messages_ingest(messages=parsed.messages).stored
+    _statuses_route(parsed.statuses, result, pending_rows=pending_rows)
+    for name, count in parsed.ignored.items():
+        result.ignored[name] = result.ignored.get(name, 0) + count
+
+
+def _preferences_apply(parsed: ParsedBatch) -> None:
+    for pref in sorted(parsed.preferences, key=lambda p: p.timestamp):
+        if pref.category != MARKETING_CATEGORY or not pref.wa_id:
+            continue
+        phone = f"+{pref.wa_id}"
+        if pref.value == "stop":
+            optout_record(
+                phone=phone, reason="user_preferences", source=f"via {pref.phone_number_id}"
+            )
+        elif pref.value == "resume":
+            optout_remove(phone=phone)
+
+
+def _statuses_route(statuses: list, result: ProcessResult, *, pending_rows) -> None:
+    """Campaign messages first, then inbox replies; what matches neither waits and retries."""
+    retried = {_update_of(row): row for row in pending_rows}
+    updates = list(statuses) + list(retried)
+    if not updates:
+        return
+    applied = statuses_apply(updates=updates)
+    result.statuses += len(statuses)
+    result.statuses_moved += applied.moved
+    unmatched = applied.unmatched
+    if unmatched:
+        inbox = inbox_statuses_apply(updates=unmatched)
+        unmatched = [u for u in unmatched if u.wamid not in inbox]
+    waiting = set(unmatched)
+    PendingStatus.objects.filter(
+        pk__in=[row.pk for update, row in retried.items() if update not in waiting]
+    ).delete()
+    _pending_reschedule([row for update, row in retried.items() if update in waiting])
+    fresh = {u for u in unmatched if u not in retried}
+    _pending_store(fresh)
+    result.statuses_pending += len(fresh)
+
+
+def _update_of(row: PendingStatus) -> StatusUpdate:
+    return StatusUpdate(
+        wamid=row.wamid,
+        status=row.status,
+        timestamp=row.timestamp,
+        callback=row.callback,
+        recipient=row.recipient,
+        phone_number_id=row.phone_number_id,
+        error_code=row.error_code,
+        error_title=row.error_title,
+        error_details=row.error_details,
+    )
+
+
+def _pending_due() -> list[PendingStatus]:
+    return list(
+        PendingStatus.objects.select_for_update(skip_locked=True)
+        .filter(given_up_at__isnull=True, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at", "id")[:PENDING_BATCH]
+    )
+
+
+def _pending_store(updates) -> None:
+    now = timezone.now()
+    PendingStatus.objects.bulk_create(
+        [
+            PendingStatus(
+                wamid=u.wamid,
+                status=u.status,
+                timestamp=u.timestamp,
+                callback=u.callback[:512],
+                recipient=u.recipient[:32],
+                phone_number_id=u.phone_number_id[:64],
+                error_code=u.error_code,
+                error_title=u.error_title,
+                error_details=u.error_details,
+                first_seen_at=now,
+                next_attempt_at=now + timedelta(seconds=1),
+            )
+            for u in updates
+        ]
+    )
+
+
+def _pending_reschedule(rows: list[PendingStatus]) -> None:
+    """Waits 2, 4, 8... seconds (at most PENDING_MAX_PAUSE_S) before the next try; past the
+    grace period the status is kept but no longer retried."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE webhooks_pendingstatus SET
+                attempts = attempts + 1,
+                next_attempt_at = now() + least(2 ^ (attempts + 1), %s) * interval '1 second',
+                given_up_at = CASE WHEN first_seen_at < now() - %s THEN now() END
+            WHERE id = ANY(%s)
+            """,
+            [PENDING_MAX_PAUSE_S, STATUS_GRACE, [row.pk for row in rows]],
+        )

@@ -1,0 +1,29 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from webhooks.models import PendingStatus, WebhookEvent
+from webhooks.processor import deliveries_process
+
+PRUNE_CHUNK = 5000
+
+
+@shared_task(name="webhooks.tasks.process_pending", ignore_result=True)
+def process_pending() -> dict:
+    """Safe to run twice or in parallel: batches are claimed with SKIP LOCKED."""
+    result = deliveries_process()
+    return {"deliveries": result.deliveries, "statuses": result.statuses}
+
+
+@shared_task(name="webhooks.tasks.prune_events", ignore_result=True)
+def prune_events() -> int:
+    """Deletes processed deliveries (and given-up statuses) older than the retention."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    PendingStatus.objects.filter(given_up_at__lt=cutoff).delete()
+    old = WebhookEvent.objects.filter(received_at__lt=cutoff, processed_at__isnull=False)
+    deleted = 0
+    while ids := list(old.order_by("id").values_list("id", flat=True)[:PRUNE_CHUNK]):
+        deleted += WebhookEvent.objects.filter(pk__in=ids).delete()[0]
+    return deleted
