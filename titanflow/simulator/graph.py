@@ -71,8 +71,18 @@ async def list_templates(request: web.Request) -> web.Response:
     waba_id = request.match_info["node"]
     _authorize_waba(simulator, request, waba_id)
     wanted = requested_fields(request)
-    data = [template_fields(t, wanted) for t in simulator.world.templates_of(waba_id)]
-    return json_response(paginate(request, data))
+    templates = [t for t in simulator.world.templates_of(waba_id) if _filtered_in(t, request)]
+    return json_response(paginate(request, [template_fields(t, wanted) for t in templates]))
+
+
+def _filtered_in(template: Template, request: web.Request) -> bool:
+    """Graph's optional filters: ?status=APPROVED&category=MARKETING&language=ar&name=..."""
+    query = request.query
+    return all(
+        query[name].upper() == getattr(template, name).upper()
+        for name in ("status", "category", "language", "name")
+        if name in query
+    )
 
 
 @routes.get(f"/{VERSION}/{{node}}/phone_numbers")

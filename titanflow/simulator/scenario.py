@@ -54,7 +54,8 @@ Simulator options (`start_simulator(**opts)`, command flags in brackets):
 - `webhook_concurrency` (16), `webhook_timeout_s` (10), `webhook_retries` (2, with backoff):
   the bounded keep-alive client that posts webhooks off the request path.
 - `timeout_hold_s` (30): how long a `timeout` rule holds the answer before dropping it.
-- `record_bodies` (true): keep every accepted request body for `GET /_sim/messages`.
+- `record_bodies` [--no-record-bodies turns it off] (true): keep every accepted request body
+  for `GET /_sim/messages`; counters are always kept.
 - `seed`: seeds the randomness (jitter, shuffle, duplicates) for reproducible runs.
 - `clock`: (in process only) the monotonic clock used for throughput windows and `at_second`.
 """

@@ -33,12 +33,13 @@ def parse_message(raw: bytes) -> Outgoing:
     if body.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required and must be whatsapp.")
     to = body.get("to")
-    if not isinstance(to, str) or not digits(to):
+    wa_id = digits(to) if isinstance(to, str) else ""
+    if not wa_id:
         raise GraphError(100, "The parameter to is required and must be a phone number.")
     kind = body.get("type", "text")
     if kind not in KINDS:
         raise GraphError(100, f"Param type must be one of {{{', '.join(KINDS)}}} here.")
-    outgoing = Outgoing(to=to, wa_id=digits(to), kind=kind)
+    outgoing = Outgoing(to=to, wa_id=wa_id, kind=kind)
     outgoing.biz_opaque_callback_data = _callback_data(body.get("biz_opaque_callback_data"))
     if kind == "text":
         _check_text(body.get("text"))

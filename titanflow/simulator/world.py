@@ -22,12 +22,13 @@ from titanflow.simulator.demo import demo_world_dict
 THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}
 MEDIA_FORMATS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document", "LOCATION": "location"}
 SENDABLE_STATUSES = {"APPROVED", "FLAGGED"}  # a flagged template still sends until Meta pauses it
+_NON_DIGITS = re.compile(r"[^0-9]+")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
 def digits(value: str) -> str:
     """A phone number as WhatsApp ids carry it: "+971 50-1" → "971501"."""
-    return "".join(ch for ch in value if ch.isdigit())
+    return value if value.isascii() and value.isdigit() else _NON_DIGITS.sub("", value)
 
 
 class WorldError(ValueError):

@@ -36,6 +36,11 @@ class Command(BaseCommand):
         parser.add_argument("--shuffle", action="store_true")
         parser.add_argument("--stage-delay-ms", default="50,200", help="LOW,HIGH per stage")
         parser.add_argument("--seed", type=int)
+        parser.add_argument(
+            "--no-record-bodies",
+            action="store_true",
+            help="keep counters only, not every request body (long benchmark runs)",
+        )
 
     def handle(self, *args, **opts):
         world, scenario = _world(opts["world"]), _scenario(opts["scenario"])
@@ -94,6 +99,7 @@ def _options(opts: dict) -> SimulatorOptions:
             shuffle=opts["shuffle"],
             stage_delay_ms=_pair(opts["stage_delay_ms"]),
             seed=opts["seed"],
+            record_bodies=not opts["no_record_bodies"],
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None

@@ -46,6 +46,14 @@ def test_templates_carry_what_sync_needs(simulator):
     assert by_name[("spring_sale", "ar")]["components"][0]["format"] == "IMAGE"
 
 
+def test_template_listing_filters_like_graph(simulator):
+    data = graph_get(simulator.url, f"{WABA}/message_templates", status="PAUSED").json()["data"]
+    arabic = graph_get(simulator.url, f"{WABA}/message_templates", language="ar").json()["data"]
+
+    assert [t["name"] for t in data] == ["winter_clearance"]
+    assert {t["name"] for t in arabic} == {"order_update", "spring_sale"}
+
+
 def test_a_listing_bigger_than_one_page_survives_a_cursor_round_trip():
     world = demo_world_dict()
     world["templates"] = [

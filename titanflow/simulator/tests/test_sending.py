@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import requests
 
 from titanflow.simulator.testing import start_simulator
 from titanflow.simulator.tests.helpers import (
@@ -250,3 +251,12 @@ def test_default_mps_is_80_per_phone(clock):
         codes = [send(meta.url, text_send(f"9715{i:05d}")).status_code for i in range(82)]
 
     assert codes.count(200) == 80 and codes.count(400) == 2
+
+
+def test_latency_holds_every_answer():
+    with start_simulator(latency_ms=3000) as meta:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            send(meta.url, order_update("971500000001"), timeout=0.5)
+        stats = meta.stats()
+
+    assert stats["accepted_total"] == 1  # accepted at once; only the answer waits
