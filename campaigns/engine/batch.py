@@ -162,3 +162,20 @@ class Batch:
             "sent": self.sent,
             "failed": self.failed,
         }
+
+
+def payloads_store(*, contacts) -> None:
+    """Writes freshly built payloads of claimed contacts in one statement."""
+    if not contacts:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE campaigns_contact c SET payload = u.payload, payload_template_id = u.template "
+            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS u(id, payload, template) "
+            "WHERE c.id = u.id",
+            [
+                [c.id for c in contacts],
+                [c.payload for c in contacts],
+                [c.payload_template_id for c in contacts],
+            ],
+        )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from campaigns.engine import redis as engine_redis
-from campaigns.engine.batch import Batch
+from campaigns.engine.batch import Batch, payloads_store
 from campaigns.engine.claims import Claimed, claims_release, contacts_claim
 from campaigns.engine.context import SenderContext, TemplateChoice
 from campaigns.engine.dispatch import sender_requeue
@@ -109,9 +109,26 @@ class Slice:
             campaign_rate=self.ctx.campaign_rate,
         )
         self.client = _client(self.ctx.access_token)
+        self._prepare()
         self._loop()
         self._finish()
         return SliceResult(again=not self.stopped, sent=self.sent)
+
+    def _prepare(self) -> None:
+        """Builds and stores every claimed contact's payload before anything is sent: a worker
+        killed mid-slice leaves, on each contact, the exact bytes its status webhook reconciles."""
+        template = self.ctx.current()
+        if template is None:
+            return
+        built = []
+        for contact in self.queue:
+            if contact.payload and contact.payload_template_id == template.id:
+                continue
+            with contextlib.suppress(MissingVariableError):
+                self._body(contact, template)
+                built.append(contact)
+        payloads_store(contacts=built)
+        self.batch.statements += 1
 
     def _idle(self) -> SliceResult:
         if campaign_complete_if_done(campaign_id=self.ctx.campaign_id):

@@ -203,6 +203,11 @@ def _contact_requeue(message: Message, code: int | None, reason: str, *, delay_s
         last_error=reason,
         attempts=_plus("attempts", 1),
     )
+    if moved:
+        # It will be counted again when it is sent again.
+        Campaign.objects.filter(pk=message.campaign_id, sent_count__gt=0).update(
+            sent_count=_plus("sent_count", -1)
+        )
     return bool(moved)
 
 
