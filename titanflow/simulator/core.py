@@ -58,7 +58,7 @@ class Simulator:
         self.rng = random.Random(self.options.seed)
         self.webhooks = WebhookPoster(self.options, self.rng)
         self.counters = Counters()
-        self.scenario = self.load_scenario(scenario)
+        self.load_scenario(scenario)
         self._windows: dict[str, deque[float]] = {}
         # A per-run prefix keeps wamids unique across restarts (Message.wamid is unique).
         self._run = secrets.token_hex(4)
@@ -94,7 +94,9 @@ class Simulator:
 
     def _send(self, phone_number_id: str, token: str | None, raw: bytes) -> SendOutcome:
         self.authorize(phone_number_id, token, method="post")
-        phone = self.world.phones[phone_number_id]
+        phone = self.world.phones.get(phone_number_id)
+        if phone is None:  # a WABA id: it has no messages edge
+            raise unknown_object(phone_number_id, "post")
         outgoing = parse_message(raw)
         self._take_throughput(phone)
         template = None
@@ -150,14 +152,17 @@ class Simulator:
         key = f"{phone.phone_number_id}:{outgoing.wa_id}".encode()
         conversation = hashlib.blake2b(key, digest_size=16).hexdigest()
         note = partial(
-            StatusNote, phone, wamid, outgoing.wa_id,
+            StatusNote,
+            phone=phone,
+            wamid=wamid,
+            recipient_id=outgoing.wa_id,
             category=category,
             conversation_id=conversation,
             biz_opaque_callback_data=outgoing.biz_opaque_callback_data,
-        )  # fmt: skip
+        )
         if rule is not None and rule.error_code is not None:
-            return [note("failed", error=GraphError(rule.error_code).webhook_error())]
-        return [note(status) for status in self.options.statuses]
+            return [note(status="failed", error=GraphError(rule.error_code).webhook_error())]
+        return [note(status=status) for status in self.options.statuses]
 
     def messages(self, to: str | None = None) -> list[bytes]:
         if to is None:

@@ -37,17 +37,16 @@ def bearer_token(request: web.Request) -> str | None:
 async def send_message(request: web.Request) -> web.StreamResponse:
     simulator = request.app[SIMULATOR]
     raw = await request.read()
+    node_id, token = request.match_info["node"], bearer_token(request)
     try:
-        outcome = simulator.send(
-            phone_number_id=request.match_info["node"], token=bearer_token(request), raw=raw
-        )
+        outcome = simulator.send(phone_number_id=node_id, token=token, raw=raw)
+        response = json_response(outcome.body)
     except GraphError as error:
-        await _latency(simulator)
-        return error_response(error)
+        outcome, response = None, error_response(error)
     await _latency(simulator)
-    if outcome.hold:
+    if outcome is not None and outcome.hold:
         return await _hold_then_drop(request, simulator)
-    return json_response(outcome.body)
+    return response
 
 
 async def _latency(simulator: Simulator) -> None:

@@ -110,6 +110,12 @@ def test_an_unknown_phone_number_id_is_graphs_unknown_object_error(simulator):
     assert response.json()["error"]["error_subcode"] == 33
 
 
+def test_a_waba_id_has_no_messages_edge(simulator):
+    response = send(simulator.url, order_update("971500000001"), phone="100000000000001")
+
+    assert (response.status_code, error_code(response)) == (400, 100)
+
+
 @pytest.mark.parametrize(
     "body",
     [
