@@ -1,0 +1,400 @@
+"""Building a campaign before launch: create, choose senders and their ordered templates, map
+template variables to columns, preview exactly what will be sent, duplicate and delete."""
+
+import math
+from dataclasses import dataclass, field
+
+from django.core.files.base import File
+from django.db import connection, transaction
+from django.db.models import SET_NULL, Prefetch
+
+from campaigns.importing import import_enqueue
+from campaigns.importing.variables import (
+    campaign_refresh_skips,
+    contacts_mark_missing_variables,
+    missing_counts,
+)
+from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from templates_app.models import MessageTemplate, PhoneNumber
+from titanflow.whatsapp import payloads
+
+DELETABLE = (*Campaign.EDITABLE, Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+
+
+class SetupError(ValueError):
+    """A setup step refused; the message is a sentence a marketer can act on. `errors` holds
+    per-field details (for the mapping: {template id: {slot key: sentence}})."""
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+@dataclass
+class SenderChoice:
+    phone: PhoneNumber
+    templates: list[MessageTemplate]
+    mps: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _require_editable(campaign: Campaign) -> None:
+    if not campaign.is_editable:
+        raise SetupError(
+            f"This campaign is {campaign.get_status_display().lower()}; "
+            "only a draft can be changed."
+        )
+
+
+def campaign_create(*, name: str, owner, dedup_days: int = 0, max_mps: int | None = None):
+    """A new draft; its list, senders and mapping come in the next steps."""
+    name = (name or "").strip()
+    if not name:
+        raise SetupError("Give the campaign a name.")
+    return Campaign.objects.create(
+        name=name[:200], owner=owner, dedup_days=dedup_days, max_mps=max_mps
+    )
+
+
+def campaign_update(*, campaign: Campaign, name: str, dedup_days: int) -> Campaign:
+    """Renames a draft or changes its dedup window (which re-imports an imported list)."""
+    _require_editable(campaign)
+    if not (name or "").strip():
+        raise SetupError("Give the campaign a name.")
+    reimport = dedup_days != campaign.dedup_days and campaign.source_file
+    campaign.name, campaign.dedup_days = name.strip()[:200], dedup_days
+    campaign.save(update_fields=["name", "dedup_days", "updated_at"])
+    if reimport and campaign.phone_column:
+        import_enqueue(
+            campaign=campaign,
+            phone_column=campaign.phone_column,
+            name_column=campaign.name_column,
+        )
+    return campaign
+
+
+# -- senders -----------------------------------------------------------------------------------
+
+
+def campaign_set_senders(*, campaign: Campaign, senders: list[dict]) -> list[CampaignSender]:
+    """Replaces the campaign's senders: [{"phone_id", "template_ids" (in order), "mps"}].
+
+    Each number sends only approved templates of its own WhatsApp account, tried in the order
+    given; `mps` (optional) lowers the number's rate for this campaign."""
+    _require_editable(campaign)
+    choices = _resolve_senders(senders)
+    with transaction.atomic():
+        campaign.senders.all().delete()
+        created = [_sender_create(campaign, choice) for choice in choices]
+        contacts_mark_missing_variables(campaign=campaign)
+        campaign_refresh_skips(campaign=campaign)
+    return created
+
+
+def _resolve_senders(senders: list[dict]) -> list[SenderChoice]:
+    if not senders:
+        raise SetupError("Pick at least one sending number.")
+    phone_ids = [int(entry["phone_id"]) for entry in senders]
+    if len(set(phone_ids)) != len(phone_ids):
+        raise SetupError("Each number can be picked once.")
+    phones = PhoneNumber.objects.in_bulk(phone_ids)
+    template_ids = {int(t) for entry in senders for t in entry.get("template_ids") or []}
+    templates = MessageTemplate.objects.in_bulk(template_ids)
+    return [_sender_choice(entry, phones, templates) for entry in senders]
+
+
+def _sender_choice(entry: dict, phones: dict, templates: dict) -> SenderChoice:
+    phone = phones.get(int(entry["phone_id"]))
+    if phone is None:
+        raise SetupError("One of the chosen numbers no longer exists.")
+    ids = [int(t) for t in entry.get("template_ids") or []]
+    if not ids:
+        raise SetupError(f"Choose at least one template for {phone}.")
+    if len(set(ids)) != len(ids):
+        raise SetupError(f"A template is listed twice for {phone}.")
+    chosen = [templates.get(t) for t in ids]
+    for template in chosen:
+        _check_template(phone, template)
+    mps = entry.get("mps")
+    mps = int(mps) if mps not in (None, "") else None
+    if mps is not None and not 1 <= mps <= phone.max_mps:
+        raise SetupError(f"The rate for {phone} must be between 1 and {phone.max_mps} per second.")
+    return SenderChoice(phone=phone, templates=chosen, mps=mps)
+
+
+def _check_template(phone: PhoneNumber, template: MessageTemplate | None) -> None:
+    if template is None:
+        raise SetupError("One of the chosen templates no longer exists.")
+    if template.account_id != phone.account_id:
+        raise SetupError(f"{template} belongs to another WhatsApp account than {phone}.")
+    if not template.is_sendable:
+        reason = getattr(template, "unavailable_reason", "") or "it is not approved"
+        raise SetupError(f"{template} cannot be sent: {reason}")
+
+
+def _sender_create(campaign: Campaign, choice: SenderChoice) -> CampaignSender:
+    sender = CampaignSender.objects.create(
+        campaign=campaign,
+        phone=choice.phone,
+        mps=choice.mps,
+        current_template=choice.templates[0],
+    )
+    SenderTemplate.objects.bulk_create(
+        SenderTemplate(sender=sender, template=template, position=position)
+        for position, template in enumerate(choice.templates)
+    )
+    return sender
+
+
+def senders_with_templates(*, campaign: Campaign) -> list[CampaignSender]:
+    """The campaign's senders with phone and ordered template slots loaded (two queries)."""
+    slots = SenderTemplate.objects.select_related("template").order_by("position", "id")
+    return list(
+        campaign.senders.select_related("phone")
+        .prefetch_related(Prefetch("template_slots", queryset=slots))
+        .order_by("id")
+    )
+
+
+def chosen_templates(*, campaign: Campaign) -> list[MessageTemplate]:
+    """Each template any sender uses, once, in the order they first appear."""
+    seen: dict[int, MessageTemplate] = {}
+    for sender in senders_with_templates(campaign=campaign):
+        for slot in sender.template_slots.all():
+            seen.setdefault(slot.template_id, slot.template)
+    return list(seen.values())
+
+
+# -- variable mapping --------------------------------------------------------------------------
+
+
+def template_slots(template: MessageTemplate) -> list[payloads.Slot]:
+    if template.slots:
+        return [payloads.Slot.from_dict(slot) for slot in template.slots]
+    return payloads.parse_slots(template.components, template.parameter_format)
+
+
+def mapping_errors(*, template: MessageTemplate, rules: dict, columns: list[str]) -> dict[str, str]:
+    """Per slot key, why the rule cannot fill it; empty when every slot is filled."""
+    errors = {}
+    for slot in template_slots(template):
+        rule = rules.get(slot.key) or {}
+        column, text = rule.get("column") or "", (rule.get("text") or "").strip()
+        if column and column not in columns:
+            errors[slot.key] = f"The list has no column “{column}”."
+        elif not column and not text:
+            errors[slot.key] = f"Choose a column or type a text for {slot.label}."
+        elif slot.kind in ("image", "video", "document") and text[:8] not in ("", "https://"):
+            errors[slot.key] = "A media header needs an https:// link."
+    return errors
+
+
+def _clean_rules(template: MessageTemplate, rules: dict) -> dict:
+    clean = {}
+    for slot in template_slots(template):
+        rule = rules.get(slot.key) or {}
+        if rule.get("column"):
+            clean[slot.key] = {"column": rule["column"]}
+            if (rule.get("default") or "").strip():
+                clean[slot.key]["default"] = rule["default"].strip()
+        elif (rule.get("text") or "").strip():
+            clean[slot.key] = {"text": rule["text"].strip()}
+    return clean
+
+
+def campaign_set_mapping(*, campaign: Campaign, mapping: dict) -> dict:
+    """Validates and stores {template id: {slot key: {"column"} | {"text"}}} for the chosen
+    templates, then skips the rows no chosen template can fill. Raises SetupError with
+    per-slot `errors` when a slot is left unfilled."""
+    _require_editable(campaign)
+    templates = chosen_templates(campaign=campaign)
+    if not templates:
+        raise SetupError("Choose the sending numbers and their templates first.")
+    errors, clean = {}, {}
+    for template in templates:
+        rules = mapping.get(str(template.pk)) or mapping.get(template.pk) or {}
+        problems = mapping_errors(template=template, rules=rules, columns=campaign.columns)
+        if problems:
+            errors[str(template.pk)] = problems
+        clean[str(template.pk)] = _clean_rules(template, rules)
+    if errors:
+        raise SetupError("Some template variables have no value yet.", errors)
+    with transaction.atomic():
+        campaign.variable_mapping = clean
+        campaign.save(update_fields=["variable_mapping", "updated_at"])
+        contacts_mark_missing_variables(campaign=campaign)
+        campaign_refresh_skips(campaign=campaign)
+    return clean
+
+
+def mapping_suggestion(*, template: MessageTemplate, columns: list[str], current: dict) -> dict:
+    """The stored rules, else a column named like the variable (named templates)."""
+    lowered = {column.lower(): column for column in columns}
+    rules = {}
+    for slot in template_slots(template):
+        if slot.key in current:
+            rules[slot.key] = current[slot.key]
+        elif slot.name.lower() in lowered:
+            rules[slot.key] = {"column": lowered[slot.name.lower()]}
+    return rules
+
+
+# -- preview and review ------------------------------------------------------------------------
+
+
+def campaign_preview(*, campaign: Campaign, limit: int = 3) -> list[dict]:
+    """For each chosen template, the first `limit` sendable contacts' messages exactly as the
+    engine will build them: [{"template", "phone", "contact", "payload", "rendered",
+    "missing"}]. `payload` is None (and `missing` lists slot keys) when a row cannot fill it."""
+    contacts = list(
+        Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).order_by("id")[
+            : max(limit, 0)
+        ]
+    )
+    first_phone = _first_phone_by_template(campaign)
+    samples = []
+    for template in chosen_templates(campaign=campaign):
+        rules = (campaign.variable_mapping or {}).get(str(template.pk), {})
+        for contact in contacts:
+            samples.append(_sample(template, first_phone[template.pk], contact, rules))
+    return samples
+
+
+def _first_phone_by_template(campaign: Campaign) -> dict[int, PhoneNumber]:
+    phones = {}
+    for sender in senders_with_templates(campaign=campaign):
+        for slot in sender.template_slots.all():
+            phones.setdefault(slot.template_id, sender.phone)
+    return phones
+
+
+def _sample(template: MessageTemplate, phone, contact: Contact, rules: dict) -> dict:
+    slots = template_slots(template)
+    values = payloads.resolve_values(slots, rules, contact.variables)
+    try:
+        payload = payloads.build_template_payload(
+            name=template.name,
+            language=template.language,
+            components=template.components,
+            parameter_format=template.parameter_format,
+            values=values,
+            to=contact.phone,
+            slots=slots,
+        )
+        missing = []
+    except payloads.MissingVariableError as exc:
+        payload, missing = None, exc.slot_keys
+    return {
+        "template": template,
+        "phone": phone,
+        "contact": contact,
+        "payload": payload,
+        "rendered": payloads.highlight_preview(template.components, values),
+        "missing": missing,
+    }
+
+
+def campaign_estimate(*, campaign: Campaign, pending: int | None = None) -> dict:
+    """Sendable contacts, the combined rate of the senders, and the duration it implies."""
+    if pending is None:
+        pending = Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).count()
+    rates = [
+        sender.mps or sender.phone.max_mps
+        for sender in campaign.senders.select_related("phone").order_by("id")
+    ]
+    rate = sum(rates)
+    if campaign.max_mps:
+        rate = min(rate, campaign.max_mps)
+    seconds = math.ceil(pending / rate) if rate else None
+    return {"pending": pending, "rate": rate, "seconds": seconds}
+
+
+def campaign_review(*, campaign: Campaign) -> dict:
+    """Everything the review step shows: counts, per-template gaps, estimate and samples."""
+    pending = Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).count()
+    gaps = missing_counts(campaign=campaign)
+    templates = chosen_templates(campaign=campaign)
+    return {
+        "pending": pending,
+        "total": campaign.total_count,
+        "skipped": campaign.skipped_count,
+        "skipped_by_reason": (campaign.import_report or {}).get("skipped", {}),
+        "missing_by_template": [(t, gaps.get(t.pk, 0)) for t in templates],
+        "estimate": campaign_estimate(campaign=campaign, pending=pending),
+        "samples": campaign_preview(campaign=campaign),
+    }
+
+
+# -- duplicate and delete ----------------------------------------------------------------------
+
+
+def campaign_duplicate(*, campaign: Campaign, user) -> Campaign:
+    """A new draft with the same settings, senders, templates and mapping; the same uploaded
+    list is imported again (so today's opt-outs and dedup window apply)."""
+    with transaction.atomic():
+        copy = Campaign.objects.create(
+            name=f"Copy of {campaign.name}"[:200],
+            owner=user,
+            dedup_days=campaign.dedup_days,
+            max_mps=campaign.max_mps,
+            variable_mapping=campaign.variable_mapping,
+            columns=campaign.columns,
+            phone_column=campaign.phone_column,
+            name_column=campaign.name_column,
+        )
+        for sender in senders_with_templates(campaign=campaign):
+            _sender_create(
+                copy,
+                SenderChoice(
+                    phone=sender.phone,
+                    templates=[slot.template for slot in sender.template_slots.all()],
+                    mps=sender.mps,
+                ),
+            )
+        if campaign.source_file and campaign.source_file.storage.exists(campaign.source_file.name):
+            _copy_file(campaign, copy)
+    return copy
+
+
+def _copy_file(source: Campaign, target: Campaign) -> None:
+    with source.source_file.open("rb") as handle:
+        target.source_name = source.source_name
+        target.source_file.save(source.source_name, File(handle), save=False)
+    target.save(update_fields=["source_file", "source_name"])
+    if target.phone_column in target.columns:
+        import_enqueue(
+            campaign=target, phone_column=target.phone_column, name_column=target.name_column
+        )
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Deletes a campaign that is not sending, with its contacts and its uploaded file."""
+    if campaign.status not in DELETABLE:
+        raise SetupError(
+            f"This campaign is {campaign.get_status_display().lower()}; cancel it before "
+            "deleting it."
+        )
+    name = campaign.source_file.name
+    storage = campaign.source_file.storage
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Set-based: the ORM's cascade would load every contact and message into memory.
+        for table, column in _rows_pointing_at_messages():
+            cursor.execute(
+                f"UPDATE {table} SET {column} = NULL WHERE {column} IN"
+                " (SELECT id FROM campaigns_message WHERE campaign_id = %s)",
+                [campaign.pk],
+            )
+        for table in ("campaigns_message", "campaigns_contact"):
+            cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
+        campaign.delete()
+        if name:
+            transaction.on_commit(lambda: storage.delete(name))
+
+
+def _rows_pointing_at_messages() -> list[tuple[str, str]]:
+    """Tables of higher apps (inbox replies) that keep a nullable link to a campaign message."""
+    return [
+        (relation.related_model._meta.db_table, relation.field.column)
+        for relation in Message._meta.related_objects
+        if relation.on_delete is SET_NULL
+    ]

@@ -1,0 +1,309 @@
+"""The setup wizard through Django's test client: every step, plain forms, pinned queries."""
+
+import csv
+import io
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from campaigns.importing.load import import_run
+from campaigns.models import Campaign, CampaignSender, Contact, SenderTemplate
+from tests.factories import (
+    CampaignFactory,
+    OptOutFactory,
+    PhoneFactory,
+    SenderFactory,
+    SenderTemplateFactory,
+    TemplateFactory,
+)
+
+NAMED = [
+    {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["https://x.test/a.png"]}},
+    {"type": "BODY", "text": "Hi {{1}}, {{2}} off today."},
+]
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DEFAULT_PHONE_REGION = "AE"
+
+
+def csv_upload(rows, name="list.csv"):
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return SimpleUploadedFile(name, buffer.getvalue().encode(), content_type="text/csv")
+
+
+ROWS = [
+    ["Mobile", "First name", "Discount"],
+    ["0501234567", "Ana", "20%"],
+    ["+971507654321", "Bo", ""],
+    ["0501234567", "Ana again", "5%"],
+    ["nope", "Cy", "1%"],
+]
+
+
+def url(campaign, step):
+    return reverse("campaign-wizard", kwargs={"pk": campaign.pk, "step": step})
+
+
+@pytest.fixture
+def imported(marketer_client, marketer):
+    response = marketer_client.post(
+        reverse("campaign-new"), {"name": "Spring", "dedup_days": "0", "file": csv_upload(ROWS)}
+    )
+    campaign = Campaign.objects.get(name="Spring")
+    assert response.status_code == 302
+    assert response["Location"] == url(campaign, "columns")
+    import_run(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def test_new_campaign_detects_columns_and_shows_the_first_rows(marketer_client, imported):
+    assert (imported.phone_column, imported.name_column) == ("Mobile", "First name")
+    response = marketer_client.get(url(imported, "columns"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "+971507654321" in body and "Ana again" in body
+    assert 'data-skip="duplicate_in_file"' in body
+    assert imported.import_report["skipped"] == {
+        "invalid_phone": 1,
+        "duplicate_in_file": 1,
+        "opted_out": 0,
+        "recently_messaged": 0,
+        "missing_variable": 0,
+    }
+
+
+def test_progress_fragment_polls_while_importing(marketer_client, marketer):
+    campaign = CampaignFactory(
+        owner=marketer,
+        status=Campaign.Status.IMPORTING,
+        import_rows_done=2_500,
+        import_rows_estimate=10_000,
+    )
+    response = marketer_client.get(
+        url(campaign, "columns"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="import-progress"
+    )
+
+    body = response.content.decode()
+    assert 'hx-trigger="every 1s"' in body
+    assert "width: 25%" in body
+    assert "<html" not in body
+
+
+def test_choosing_another_phone_column_reimports(marketer_client, imported):
+    response = marketer_client.post(
+        url(imported, "columns"), {"phone_column": "First name", "name_column": ""}
+    )
+    import_run(campaign_id=imported.pk)
+    imported.refresh_from_db()
+
+    assert response.status_code == 302
+    assert imported.phone_column == "First name"
+    assert imported.import_report["skipped"]["invalid_phone"] == 4
+
+
+def test_a_list_without_phones_shows_the_reason_and_a_retry(marketer_client, marketer):
+    marketer_client.post(
+        reverse("campaign-new"),
+        {"name": "Bad", "file": csv_upload([["a", "b"], ["x", "y"]])},
+    )
+    campaign = Campaign.objects.get(name="Bad")
+    body = marketer_client.get(url(campaign, "columns")).content.decode()
+
+    assert campaign.status == Campaign.Status.FAILED
+    assert "No phone column" in body
+    assert not Contact.objects.filter(campaign=campaign).exists()
+
+
+@pytest.fixture
+def phone_with_templates(db):
+    phone = PhoneFactory(max_mps=20)
+    first = TemplateFactory(account=phone.account, name="promo_a")
+    second = TemplateFactory(account=phone.account, name="promo_b", components=NAMED)
+    TemplateFactory(account=phone.account, name="paused_one", status="PAUSED")
+    return phone, first, second
+
+
+def test_senders_step_lists_only_sendable_templates_of_the_numbers_account(
+    marketer_client, imported, phone_with_templates
+):
+    TemplateFactory(name="other_account")
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    assert "promo_a" in body and "promo_b" in body
+    assert "paused_one" not in body and "other_account" not in body
+
+
+def test_saving_senders_keeps_the_typed_order_and_moves_work_without_js(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, second = phone_with_templates
+    form = {
+        f"use_{phone.pk}": "1",
+        f"mps_{phone.pk}": "10",
+        f"pos_{phone.pk}_{first.pk}": "2",
+        f"pos_{phone.pk}_{second.pk}": "1",
+    }
+    response = marketer_client.post(url(imported, "senders"), form)
+    assert response["Location"] == url(imported, "mapping")
+    sender = CampaignSender.objects.get(campaign=imported)
+    assert sender.mps == 10
+    assert list(sender.template_slots.order_by("position").values_list("template", flat=True)) == [
+        second.pk,
+        first.pk,
+    ]
+
+    marketer_client.post(url(imported, "senders"), {**form, "move": f"{phone.pk}:{first.pk}:up"})
+
+    order = SenderTemplate.objects.filter(sender__campaign=imported).order_by("position")
+    assert [slot.template_id for slot in order] == [first.pk, second.pk]
+
+
+def test_mapping_refuses_unfilled_slots_then_saves_and_skips_unfillable_rows(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, second = phone_with_templates
+    sender = SenderFactory(campaign=imported, phone=phone)
+    SenderTemplateFactory(sender=sender, template=second, position=0)
+
+    refused = marketer_client.post(
+        url(imported, "mapping"), {f"col__{second.pk}__body.1": "First name"}
+    )
+    assert refused.status_code == 400
+    assert "Choose a column or type a text for Body {{2}}" in refused.content.decode()
+
+    saved = marketer_client.post(
+        url(imported, "mapping"),
+        {
+            f"col__{second.pk}__header.media": "",
+            f"txt__{second.pk}__header.media": "https://cdn.test/spring.png",
+            f"col__{second.pk}__body.1": "First name",
+            f"col__{second.pk}__body.2": "Discount",
+        },
+    )
+    assert saved["Location"] == url(imported, "review")
+    imported.refresh_from_db()
+    assert imported.variable_mapping[str(second.pk)]["body.2"] == {"column": "Discount"}
+    bo = Contact.objects.get(campaign=imported, name="Bo")
+    assert (bo.state, bo.skip_reason) == ("skipped", "missing_variable")
+
+
+@pytest.fixture
+def reviewed(imported, phone_with_templates):
+    phone, first, _ = phone_with_templates
+    sender = SenderFactory(campaign=imported, phone=phone, mps=4)
+    SenderTemplateFactory(sender=sender, template=first, position=0)
+    imported.variable_mapping = {
+        str(first.pk): {
+            "header.1": {"text": "Hello"},
+            "body.1": {"column": "First name"},
+            "body.2": {"column": "Discount"},
+        }
+    }
+    imported.save()
+    return imported, first
+
+
+def test_review_shows_counts_estimate_and_samples_as_sent(marketer_client, reviewed):
+    campaign, template = reviewed
+    body = marketer_client.get(url(campaign, "review")).content.decode()
+
+    assert 'data-stat="pending"><div class="value">2<' in body
+    assert "Estimated at 4 messages/s" in body
+    assert '<mark class="var">Ana</mark>' in body
+    assert "Cannot be sent with this template: no value for body.2" in body  # Bo, no discount
+    assert "no chosen template can be filled" in body
+
+
+def test_launch_now_from_the_review_starts_the_campaign(marketer_client, reviewed):
+    campaign, _ = reviewed
+    Contact.objects.filter(campaign=campaign, name="Bo").update(variables={"Discount": "3%"})
+    response = marketer_client.post(url(campaign, "review"), {"when": "now"})
+
+    campaign.refresh_from_db()
+    assert response["Location"] == reverse("campaign-detail", kwargs={"pk": campaign.pk})
+    assert campaign.status == Campaign.Status.RUNNING
+
+
+def test_schedule_reads_the_time_in_the_marketers_time_zone(marketer_client, reviewed):
+    campaign, _ = reviewed
+    marketer_client.post(
+        url(campaign, "review"),
+        {"when": "later", "scheduled_at": "2099-03-01T09:30", "tz": "Asia/Dubai"},
+    )
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED
+    assert campaign.scheduled_at.isoformat() == "2099-03-01T05:30:00+00:00"
+
+
+def test_launch_refusal_is_shown_on_the_review(marketer_client, imported):
+    response = marketer_client.post(url(imported, "review"), {"when": "now"})
+
+    assert response.status_code == 400
+    assert "Add at least one sending number" in response.content.decode()
+
+
+def test_skipped_rows_download_lists_reasons_and_original_cells(marketer_client, imported):
+    OptOutFactory(phone="+971507654321")
+    response = marketer_client.get(reverse("campaign-skipped-csv", kwargs={"pk": imported.pk}))
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["row", "reason", "explanation", "Mobile", "First name", "Discount"]
+    assert [r[:2] for r in rows[1:]] == [["4", "duplicate_in_file"], ["5", "invalid_phone"]]
+    assert rows[2][3] == "nope"
+
+
+def test_list_filters_by_status_and_pins_its_queries(
+    marketer_client, marketer, django_assert_num_queries
+):
+    for n in range(30):
+        CampaignFactory(owner=marketer, status="draft" if n % 2 else "completed")
+    with django_assert_num_queries(5):
+        response = marketer_client.get(reverse("campaign-list"), {"status": "draft"})
+
+    assert response.context["page"].paginator.count == 15
+    assert len(response.context["page"].object_list) == 15
+
+
+def test_duplicate_copies_setup_and_reimports_the_same_file(marketer_client, reviewed):
+    campaign, template = reviewed
+    response = marketer_client.post(reverse("campaign-duplicate", kwargs={"pk": campaign.pk}))
+    copy = Campaign.objects.exclude(pk=campaign.pk).get()
+    import_run(campaign_id=copy.pk)
+    copy.refresh_from_db()
+
+    assert response.status_code == 302
+    assert copy.name == "Copy of Spring" and copy.status == Campaign.Status.READY
+    assert copy.variable_mapping == campaign.variable_mapping
+    assert copy.senders.get().template_slots.get().template == template
+    assert copy.contacts.count() == 4
+
+
+def test_delete_removes_the_campaign_and_its_uploaded_file(
+    marketer_client, imported, django_capture_on_commit_callbacks
+):
+    path = imported.source_file.path
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("campaign-delete", kwargs={"pk": imported.pk}))
+
+    assert response["Location"] == reverse("campaign-list")
+    assert not Campaign.objects.filter(pk=imported.pk).exists()
+    assert not os.path.exists(path)
+
+
+def test_a_running_campaign_cannot_be_deleted_or_edited(marketer_client, marketer):
+    running = CampaignFactory(owner=marketer, status=Campaign.Status.RUNNING)
+
+    marketer_client.post(reverse("campaign-delete", kwargs={"pk": running.pk}))
+    edit = marketer_client.get(url(running, "senders"))
+
+    assert Campaign.objects.filter(pk=running.pk).exists()
+    assert edit["Location"] == reverse("campaign-detail", kwargs={"pk": running.pk})

@@ -1,0 +1,242 @@
+"""The campaign list and the setup wizard: upload → columns → senders → mapping → review.
+
+Every step is a plain form that works without JavaScript; htmx only adds the live import
+progress bar and partial swaps."""
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import make_aware
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from campaigns.importing import ImportFileError, import_enqueue, import_start
+from campaigns.importing.columns import read_head
+from campaigns.importing.export import REASON_TEXT, skipped_rows_csv
+from campaigns.models import Campaign
+from campaigns.services import setup
+from campaigns.services.lifecycle import CampaignStateError, campaign_launch
+from campaigns.views import wizard_steps as steps
+
+PAGE_SIZE = 25
+
+
+def _step_url(campaign: Campaign, step: str) -> str:
+    return reverse("campaign-wizard", kwargs={"pk": campaign.pk, "step": step})
+
+
+@require_GET
+def campaign_list(request):
+    status = request.GET.get("status", "")
+    campaigns = Campaign.objects.select_related("owner").order_by("-created_at", "-id")
+    if status in Campaign.Status.values:
+        campaigns = campaigns.filter(status=status)
+    page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "status": status, "statuses": Campaign.Status.choices}
+    if request.htmx:
+        return render(request, "campaigns/list.html#table", context)
+    return render(request, "campaigns/list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_new(request):
+    if request.method == "GET":
+        return render(request, "campaigns/wizard/new.html", {"values": {"dedup_days": 0}})
+    try:
+        campaign = setup.campaign_create(
+            name=request.POST.get("name", ""),
+            owner=request.user,
+            dedup_days=steps.int_or_zero(request.POST.get("dedup_days")),
+        )
+    except setup.SetupError as exc:
+        context = {"error": str(exc), "values": request.POST}
+        return render(request, "campaigns/wizard/new.html", context, status=400)
+    return _upload_and_continue(request, campaign)
+
+
+def _upload_and_continue(request, campaign: Campaign):
+    upload = request.FILES.get("file")
+    if upload is None:
+        return redirect(_step_url(campaign, "upload"))
+    try:
+        import_start(campaign=campaign, uploaded_file=upload)
+    except ImportFileError as exc:
+        messages.error(request, str(exc))
+    return redirect(_step_url(campaign, "columns"))
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_wizard(request, pk: int, step: str):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    handler = _STEPS.get(step)
+    if handler is None:
+        raise Http404("No such step")
+    if not campaign.is_editable and campaign.status != Campaign.Status.IMPORTING:
+        messages.info(request, "This campaign has been launched; its setup can no longer change.")
+        return redirect("campaign-detail", pk=campaign.pk)
+    return handler(request, campaign)
+
+
+def _render(request, campaign: Campaign, step: str, context: dict, status: int = 200):
+    context = {"campaign": campaign, "step": step, "steps": steps.STEPS, **context}
+    return render(request, f"campaigns/wizard/{step}.html", context, status=status)
+
+
+def _upload_step(request, campaign: Campaign):
+    if request.method == "GET":
+        return _render(request, campaign, "upload", {"values": campaign.__dict__})
+    try:
+        setup.campaign_update(
+            campaign=campaign,
+            name=request.POST.get("name", ""),
+            dedup_days=steps.int_or_zero(request.POST.get("dedup_days")),
+        )
+    except (setup.SetupError, ImportFileError) as exc:
+        context = {"error": str(exc), "values": request.POST}
+        return _render(request, campaign, "upload", context, status=400)
+    return _upload_and_continue(request, campaign)
+
+
+def _columns_step(request, campaign: Campaign):
+    if request.method == "POST":
+        try:
+            import_enqueue(
+                campaign=campaign,
+                phone_column=request.POST.get("phone_column", ""),
+                name_column=request.POST.get("name_column", ""),
+            )
+        except ImportFileError as exc:
+            messages.error(request, str(exc))
+        return redirect(_step_url(campaign, "columns"))
+    context = {"reasons": REASON_TEXT, "report": campaign.import_report or {}}
+    if request.htmx and request.htmx.target == "import-progress":
+        return render(
+            request, "campaigns/wizard/columns.html#progress", {"campaign": campaign, **context}
+        )
+    context["head"] = _head(campaign)
+    return _render(request, campaign, "columns", context)
+
+
+def _head(campaign: Campaign) -> dict:
+    if not campaign.source_file:
+        return {}
+    try:
+        header, rows = read_head(campaign.source_file.path, campaign.source_name)
+    except (ImportFileError, OSError) as exc:
+        return {"error": str(exc)}
+    return {"header": header, "rows": [row + [""] * (len(header) - len(row)) for row in rows]}
+
+
+def _senders_step(request, campaign: Campaign):
+    if request.method == "POST":
+        return _senders_post(request, campaign)
+    context = {"numbers": steps.sender_rows(campaign)}
+    return _render(request, campaign, "senders", context)
+
+
+def _senders_post(request, campaign: Campaign):
+    chosen = steps.senders_from_post(request.POST)
+    move = request.POST.get("move", "")
+    if move:
+        chosen = steps.apply_move(chosen, move)
+    try:
+        setup.campaign_set_senders(campaign=campaign, senders=chosen)
+    except setup.SetupError as exc:
+        messages.error(request, str(exc))
+        return redirect(_step_url(campaign, "senders"))
+    if move:
+        return redirect(_step_url(campaign, "senders"))
+    return redirect(_step_url(campaign, "mapping"))
+
+
+def _mapping_step(request, campaign: Campaign):
+    errors = {}
+    if request.method == "POST":
+        mapping = steps.mapping_from_post(request.POST)
+        try:
+            setup.campaign_set_mapping(campaign=campaign, mapping=mapping)
+        except setup.SetupError as exc:
+            errors = exc.errors
+            messages.error(request, str(exc))
+            campaign.variable_mapping = mapping
+        else:
+            return redirect(_step_url(campaign, "review"))
+    context = {"templates": steps.mapping_rows(campaign, errors)}
+    return _render(request, campaign, "mapping", context, status=400 if errors else 200)
+
+
+def _review_step(request, campaign: Campaign):
+    error = ""
+    if request.method == "POST":
+        try:
+            when = _schedule_from_post(request.POST)
+            campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
+        except (CampaignStateError, ValueError) as exc:
+            error = str(exc)
+        else:
+            messages.success(request, "Scheduled." if when else "Launched: sending has started.")
+            return redirect("campaign-detail", pk=campaign.pk)
+    context = {
+        "review": setup.campaign_review(campaign=campaign),
+        "error": error,
+        "default_tz": settings.TIME_ZONE,
+        "reasons": REASON_TEXT,
+    }
+    return _render(request, campaign, "review", context, status=400 if error else 200)
+
+
+def _schedule_from_post(data) -> object:
+    if data.get("when") != "later":
+        return None
+    moment = parse_datetime((data.get("scheduled_at") or "").strip())
+    if moment is None:
+        raise ValueError("Pick the date and time to start sending.")
+    try:
+        zone = ZoneInfo(data.get("tz") or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("Unknown time zone.") from exc
+    return make_aware(moment.replace(tzinfo=None), zone)
+
+
+_STEPS = {
+    "upload": _upload_step,
+    "columns": _columns_step,
+    "senders": _senders_step,
+    "mapping": _mapping_step,
+    "review": _review_step,
+}
+
+
+@require_POST
+def campaign_duplicate(request, pk: int):
+    source = get_object_or_404(Campaign, pk=pk)
+    copy = setup.campaign_duplicate(campaign=source, user=request.user)
+    messages.success(request, f"“{copy.name}” is a new draft with the same setup.")
+    return redirect(_step_url(copy, "upload"))
+
+
+@require_POST
+def campaign_delete(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        setup.campaign_delete(campaign=campaign)
+    except setup.SetupError as exc:
+        messages.error(request, str(exc))
+        return redirect("campaign-detail", pk=pk)
+    messages.success(request, f"Deleted “{campaign.name}” and its uploaded list.")
+    return redirect("campaign-list")
+
+
+@require_GET
+def campaign_skipped_csv(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    response = StreamingHttpResponse(
+        skipped_rows_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-skipped.csv"'
+    return response
