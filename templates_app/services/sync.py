@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+from templates_app.models import PhoneNumber, WhatsAppAccount
+from templates_app.services.template_upsert import templates_store_listing
+from templates_app.services.template_upsert import templates_upsert as templates_upsert  # public
 from titanflow.whatsapp.client import graph_client
 from titanflow.whatsapp.errors import MetaAPIError, Scope, TransportError
-from titanflow.whatsapp.payloads import parse_slots
 
 PHONE_FIELDS = (
     "id,display_phone_number,verified_name,quality_rating,status,throughput,"
@@ -28,7 +29,6 @@ TEMPLATE_FIELDS = (
 )
 SYNC_PARTS = ("phones", "templates")
 PAGE_SIZE = 100
-UPSERT_BATCH = 1000
 MAX_PARALLEL_ACCOUNTS = 4
 TOKEN_INVALID_SENTENCE = (
     "Meta says the access token is invalid or expired. Paste a new token to resume syncing "
@@ -138,6 +138,7 @@ def account_sync(
         if "phones" in parts:
             _sync_phones(client, account, result, progress)
         if "templates" in parts:
+            listed_at = timezone.now()
             templates = _fetch_templates(client, account, progress)
     except MetaAPIError as exc:
         if exc.info.scope in (Scope.THROTTLE, Scope.TRANSIENT):
@@ -146,7 +147,7 @@ def account_sync(
         _report(progress, state="failed", message=result.error)
         return result
     if templates is not None:
-        _store_templates(account, templates, result)
+        _store_templates(account, templates, listed_at, result)
     _account_synced(account)
     _report(
         progress,
@@ -179,11 +180,10 @@ def _fetch_templates(client, account: WhatsAppAccount, progress) -> list:
     return items
 
 
-@transaction.atomic
-def _store_templates(account: WhatsAppAccount, items: list[dict], result: SyncResult) -> None:
-    ids, unsupported = _templates_upsert(account, items)
-    result.templates, result.unsupported = len(ids), unsupported
-    result.deleted = templates_mark_gone(account=account, keep_ids=ids)
+def _store_templates(account, items: list[dict], listed_at, result: SyncResult) -> None:
+    stored = templates_store_listing(account=account, items=items, listed_at=listed_at)
+    result.templates, result.unsupported = len(stored.ids), stored.unsupported
+    result.deleted = len(stored.gone)
 
 
 def _account_refused(account: WhatsAppAccount, exc: MetaAPIError) -> str:
@@ -320,166 +320,3 @@ def _messaging_limit(item: dict) -> str:
 def _unique(items: list[dict], key: Callable[[dict], object]) -> list[dict]:
     # One statement cannot update a row twice; the last listing of an entry wins.
     return list({key(item): item for item in items}.values())
-
-
-# -- templates ---------------------------------------------------------------------------------
-
-
-def templates_upsert(*, account: WhatsAppAccount, items: list[dict]) -> int:
-    """Insert or update templates from Graph `message_templates` items; returns the count.
-
-    A template keeps its row across renames (matched by Meta's id first, then name and language).
-    """
-    ids, _ = _templates_upsert(account, items)
-    return len(ids)
-
-
-def templates_mark_gone(*, account: WhatsAppAccount, keep_ids: list[int]) -> int:
-    """Flag the account's templates Meta no longer lists; they stay for history, never deleted."""
-    return (
-        MessageTemplate.objects.filter(account=account, deleted_at_meta=False)
-        .exclude(pk__in=keep_ids)
-        .update(deleted_at_meta=True, updated_at=timezone.now())
-    )
-
-
-@dataclass(frozen=True)
-class _Known:
-    pk: int
-    name: str
-    language: str
-    status: str
-    status_changed_at: object
-    status_reason: str
-    approved_category: str
-
-
-def _templates_upsert(account: WhatsAppAccount, items: list[dict]) -> tuple[list[int], int]:
-    items = _unique(items, lambda item: (item["name"], item["language"]))
-    known = _known_templates(account)
-    _apply_renames(known, items)
-    now = timezone.now()
-    rows = [_template_row(account, item, known, now) for item in items]
-    MessageTemplate.objects.bulk_create(
-        rows,
-        batch_size=UPSERT_BATCH,
-        update_conflicts=True,
-        unique_fields=["account", "name", "language"],
-        update_fields=[
-            "meta_template_id",
-            "category",
-            "approved_category",
-            "status",
-            "status_reason",
-            "status_changed_at",
-            "quality_score",
-            "components",
-            "parameter_format",
-            "slots",
-            "unsupported_reason",
-            "deleted_at_meta",
-            "last_synced_at",
-            "updated_at",
-        ],
-    )
-    return [row.pk for row in rows], sum(1 for row in rows if row.unsupported_reason)
-
-
-def _known_templates(account: WhatsAppAccount) -> dict[str, _Known]:
-    """What the database holds, by Meta id and by "name|language" (one query)."""
-    known = {}
-    fields = [
-        "pk",
-        "meta_template_id",
-        "name",
-        "language",
-        "status",
-        "status_changed_at",
-        "status_reason",
-        "approved_category",
-    ]
-    for row in MessageTemplate.objects.filter(account=account).order_by("id").values(*fields):
-        entry = _Known(**{k: row[k] for k in fields if k != "meta_template_id"})
-        known[f"{row['name']}|{row['language']}"] = entry
-        if row["meta_template_id"]:
-            known[f"id:{row['meta_template_id']}"] = entry
-    return known
-
-
-def _apply_renames(known: dict[str, _Known], items: list[dict]) -> None:
-    # Rare, so one UPDATE each; afterwards the upsert matches every row by name and language.
-    for item in items:
-        entry = known.get(f"id:{item.get('id')}")
-        if entry is None or (entry.name, entry.language) == (item["name"], item["language"]):
-            continue
-        if f"{item['name']}|{item['language']}" in known:
-            continue  # that name belongs to another row; the upsert updates that one instead
-        MessageTemplate.objects.filter(pk=entry.pk).update(
-            name=item["name"], language=item["language"]
-        )
-        known.pop(f"{entry.name}|{entry.language}", None)
-        renamed = _Known(**{**entry.__dict__, "name": item["name"], "language": item["language"]})
-        known[f"{item['name']}|{item['language']}"] = renamed
-
-
-def _template_row(account, item: dict, known: dict[str, _Known], now) -> MessageTemplate:
-    entry = known.get(f"{item['name']}|{item['language']}")
-    status = str(item.get("status") or MessageTemplate.Status.PENDING).upper()
-    category = str(item.get("category") or "").upper()
-    parameter_format = str(item.get("parameter_format") or "POSITIONAL").upper()
-    components = item.get("components") or []
-    slots, unsupported = _slots(components, parameter_format)
-    changed = entry is None or entry.status != status
-    return MessageTemplate(
-        account=account,
-        meta_template_id=str(item.get("id") or ""),
-        name=item["name"],
-        language=item["language"],
-        category=category,
-        approved_category=_approved_category(status, category, entry),
-        status=status,
-        status_reason=_status_reason(item, entry, changed),
-        status_changed_at=now if changed else entry.status_changed_at,
-        quality_score=_quality(item.get("quality_score")),
-        components=components,
-        parameter_format=parameter_format,
-        slots=slots,
-        unsupported_reason=unsupported,
-        deleted_at_meta=False,
-        last_synced_at=now,
-        updated_at=now,
-    )
-
-
-def _slots(components: list, parameter_format: str) -> tuple[list[dict], str]:
-    try:
-        return [slot.to_dict() for slot in parse_slots(components, parameter_format)], ""
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        # UnsupportedTemplateError is a ValueError; malformed definitions must not stop a sync.
-        return [], str(exc) or "TitanFlow cannot read this template's variables."
-
-
-def _approved_category(status: str, category: str, entry: _Known | None) -> str:
-    # Remembered at approval: a later category change under the same approval must not be
-    # taken as approved (Meta bills and judges the new category differently).
-    approved = MessageTemplate.Status.APPROVED
-    if status == approved and (entry is None or entry.status != approved):
-        return category
-    if entry and entry.approved_category:
-        return entry.approved_category
-    return category if status == approved else ""
-
-
-def _status_reason(item: dict, entry: _Known | None, changed: bool) -> str:
-    reason = str(item.get("rejected_reason") or "")
-    if reason.upper() == "NONE":
-        reason = ""
-    if changed or reason:
-        return reason
-    return entry.status_reason
-
-
-def _quality(raw) -> str:
-    if isinstance(raw, dict):
-        raw = raw.get("score")
-    return str(raw or "")

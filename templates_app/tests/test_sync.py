@@ -1,6 +1,7 @@
 """Syncing against the Meta simulator over loopback HTTP."""
 
 import pytest
+from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services import sync
@@ -11,6 +12,7 @@ from templates_app.services.sync import (
     accounts_sync,
     templates_upsert,
 )
+from templates_app.signals import template_status_changed
 from templates_app.tests.conftest import TOKEN, WABA, build_world, template_item
 from tests.factories import AccountFactory, PhoneFactory
 
@@ -128,6 +130,49 @@ def test_a_paused_template_stays_paused_until_meta_approves_it(meta, account):
     template.refresh_from_db()
     assert template.status == "APPROVED"
     assert template.is_sendable
+
+
+def test_a_pause_reported_while_the_listing_was_fetched_is_not_undone(meta, account, monkeypatch):
+    account_sync(account=account)
+    fetch = sync._fetch_templates
+
+    def fetch_then_webhook(*args):
+        items = fetch(*args)  # Meta's listing still says APPROVED...
+        MessageTemplate.objects.filter(name="promo_0001").update(  # ...then a webhook pauses it
+            status="PAUSED", status_changed_at=timezone.now()
+        )
+        return items
+
+    monkeypatch.setattr(sync, "_fetch_templates", fetch_then_webhook)
+    account_sync(account=account)
+
+    assert MessageTemplate.objects.get(name="promo_0001").status == "PAUSED"
+    assert MessageTemplate.objects.get(name="promo_0000").status == "APPROVED"
+
+
+def test_senders_hear_about_templates_whose_sendability_changed(
+    meta, account, django_capture_on_commit_callbacks
+):
+    account_sync(account=account)
+    world = build_world(templates=2)
+    world["templates"][0]["status"] = "DISABLED"
+    meta.set_world(world, replace=True)
+    heard = []
+
+    def receiver(sender, template_ids, **kwargs):
+        heard.extend(template_ids)
+
+    template_status_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            account_sync(account=account)
+    finally:
+        template_status_changed.disconnect(receiver)
+
+    names = (
+        MessageTemplate.objects.filter(pk__in=heard).order_by("name").values_list("name", flat=True)
+    )
+    assert list(names) == ["promo_0000", "promo_0002"]  # disabled, and gone from Meta
 
 
 def test_a_category_change_after_approval_makes_the_template_unselectable(meta, account):
