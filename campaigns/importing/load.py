@@ -3,7 +3,7 @@ it into the campaign's contacts in one transaction, so a failure leaves no parti
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,9 +26,10 @@ _LOCK_CLASS = 4004
 _STAGE = "titanflow_import_stage"
 
 
-def import_run(*, campaign_id: int) -> None:
+def import_run(*, campaign_id: int, on_progress: Callable[[int, int], None] | None = None) -> None:
     """Imports the campaign's uploaded file; safe to run twice (one run at a time, and a run only
-    starts on a campaign still marked importing)."""
+    starts on a campaign still marked importing). `on_progress(done, estimate)` is called after
+    each chunk."""
     with _import_lock(campaign_id) as acquired:
         if not acquired:
             return
@@ -36,7 +37,7 @@ def import_run(*, campaign_id: int) -> None:
         if campaign is None:
             return
         try:
-            _import(campaign)
+            _import(campaign, on_progress)
         except ImportFileError as exc:
             _fail(campaign, str(exc))
         except Exception:
@@ -64,13 +65,13 @@ class _import_lock:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
 
 
-def _import(campaign: Campaign) -> None:
+def _import(campaign: Campaign, on_progress) -> None:
     source = campaign.source_file.name
     with open_table(campaign.source_file.path, campaign.source_name) as table:
         phone_index, name_index = _column_indexes(campaign, table.header)
         Campaign.objects.filter(pk=campaign.pk).update(import_rows_estimate=table.estimate)
         _create_stage()
-        rows = _stage_rows(campaign.pk, table, phone_index, name_index)
+        rows = _stage_rows(campaign.pk, table, (phone_index, name_index), on_progress)
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
         if locked is None or locked.status != Campaign.Status.IMPORTING:
@@ -105,8 +106,8 @@ def _drop_stage() -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
 
 
-def _stage_rows(campaign_id: int, table: Table, phone_index: int, name_index: int | None) -> int:
-    records = _records(table, phone_index, name_index, settings.DEFAULT_PHONE_REGION)
+def _stage_rows(campaign_id: int, table: Table, indexes: tuple, on_progress) -> int:
+    records = _records(table, *indexes, settings.DEFAULT_PHONE_REGION)
     done = 0
     while True:
         copied = _copy_chunk(records, CHUNK_ROWS)
@@ -115,6 +116,8 @@ def _stage_rows(campaign_id: int, table: Table, phone_index: int, name_index: in
         done += copied
         # Progress for the page's bar, committed on its own so readers see it during the import.
         Campaign.objects.filter(pk=campaign_id).update(import_rows_done=done)
+        if on_progress:
+            on_progress(done, table.estimate)
 
 
 def _copy_chunk(records, limit: int) -> int:

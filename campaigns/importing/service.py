@@ -10,12 +10,18 @@ _LOCKED = "This campaign has been launched; its contact list can no longer chang
 
 
 def import_start(
-    *, campaign: Campaign, uploaded_file, phone_column: str = "", name_column: str = ""
+    *,
+    campaign: Campaign,
+    uploaded_file,
+    phone_column: str = "",
+    name_column: str = "",
+    queue: bool = True,
 ) -> Campaign:
     """Stores `uploaded_file` as the campaign's list and queues its import.
 
     Columns not given are guessed from the header and the first rows. A file that cannot be read,
-    or has no phone column, leaves the campaign failed with the reason (and raises it)."""
+    or has no phone column, leaves the campaign failed with the reason (and raises it).
+    `queue=False` leaves running `import_run` to the caller (the management command)."""
     if not campaign.is_editable and campaign.status != Campaign.Status.IMPORTING:
         raise ImportFileError(_LOCKED)
     _replace_file(campaign, uploaded_file)
@@ -30,11 +36,16 @@ def import_start(
     campaign.import_report = {}
     campaign.save(update_fields=["columns", "phone_column", "name_column", "import_report"])
     return import_enqueue(
-        campaign=campaign, phone_column=campaign.phone_column, name_column=campaign.name_column
+        campaign=campaign,
+        phone_column=campaign.phone_column,
+        name_column=campaign.name_column,
+        queue=queue,
     )
 
 
-def import_enqueue(*, campaign: Campaign, phone_column: str, name_column: str = "") -> Campaign:
+def import_enqueue(
+    *, campaign: Campaign, phone_column: str, name_column: str = "", queue: bool = True
+) -> Campaign:
     """(Re)imports the stored file with the given columns; also the retry after a failure."""
     if not campaign.is_editable and campaign.status != Campaign.Status.IMPORTING:
         raise ImportFileError(_LOCKED)
@@ -50,9 +61,10 @@ def import_enqueue(*, campaign: Campaign, phone_column: str, name_column: str = 
     campaign.import_error = ""
     campaign.import_rows_done = campaign.import_rows_estimate = 0
     campaign.save(update_fields=_ENQUEUE_FIELDS)
-    from campaigns.importing.tasks import import_contacts
+    if queue:
+        from campaigns.importing.tasks import import_contacts
 
-    import_contacts.delay_on_commit(campaign_id=campaign.pk)
+        import_contacts.delay_on_commit(campaign_id=campaign.pk)
     return campaign
 
 
