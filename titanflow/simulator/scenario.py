@@ -56,8 +56,20 @@ Simulator options (`start_simulator(**opts)`, command flags in brackets):
 - `timeout_hold_s` (30): how long a `timeout` rule holds the answer before dropping it.
 - `record_bodies` [--no-record-bodies turns it off] (true): keep every accepted request body
   for `GET /_sim/messages`; counters are always kept.
-- `seed`: seeds the randomness (jitter, shuffle, duplicates) for reproducible runs.
+- `seed` [--seed]: seeds the randomness (jitter, delays, shuffle, duplicates).
 - `clock`: (in process only) the monotonic clock used for throughput windows and `at_second`.
+- The world: [--world FILE], `start_simulator(world=...)`; its JSON shape is in `world.py`.
+
+The simulator's own API (no auth; `SimulatorHandle` has a method for each):
+GET /_sim/stats, GET /_sim/messages?to=DIGITS (exact accepted bodies, in order),
+POST /_sim/reset (counters and scenario; the world stays), POST|GET /_sim/scenario,
+POST|GET /_sim/world (merge, or `"replace": true`), POST /_sim/phone {"phone_number_id",
+"max_mps", ...}, and Meta's events, each posted as a signed webhook and applied to the world:
+POST /_sim/template_event {"template_id" | "waba_id"+"template_name" (+"language"), "event",
+"reason"?}, /_sim/phone_event {"phone_number_id", "event", "messaging_limit"?,
+"quality_rating"?}, /_sim/account_event {"waba_id", "event", ...details},
+/_sim/inbound {"phone_number_id", "from", "text", "name"?, "context_id"?, "type"?: text|button},
+/_sim/user_preferences {"phone_number_id", "wa_id", "value": stop|resume}.
 """
 
 import json
