@@ -1,0 +1,272 @@
+"""The integrators' API for building a campaign: everything the wizard does, under token auth.
+
+Launching and scheduling belong to the lifecycle endpoints (`POST /api/campaigns/{id}/launch/`);
+each campaign links to them."""
+
+import django_filters
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from campaigns.importing import ImportFileError, import_start
+from campaigns.importing.export import skipped_rows_csv
+from campaigns.models import Campaign
+from campaigns.services import setup
+
+_STATUS_HELP = "One of: " + ", ".join(Campaign.Status.values)
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    # A plain string (values in the help text): an enum here collides with the templates' own
+    # "status" enum in the schema.
+    status = serializers.CharField(read_only=True, help_text=_STATUS_HELP)
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "pause_reason",
+            "dedup_days",
+            "max_mps",
+            "scheduled_at",
+            "source_name",
+            "columns",
+            "phone_column",
+            "name_column",
+            "total_count",
+            "skipped_count",
+            "sent_count",
+            "delivered_count",
+            "read_count",
+            "replied_count",
+            "failed_count",
+            "created_at",
+            "launched_at",
+            "links",
+        ]
+        read_only_fields = [f for f in fields if f not in ("name", "dedup_days", "max_mps")]
+
+    def get_links(self, campaign) -> dict[str, str]:
+        request = self.context.get("request")
+        kwargs = {"pk": campaign.pk}
+        return {
+            name: reverse(route, kwargs=kwargs, request=request)
+            for name, route in (
+                ("contacts", "api-campaign-contacts"),
+                ("import_report", "api-campaign-import-report"),
+                ("skipped_csv", "api-campaign-skipped-csv"),
+                ("senders", "api-campaign-senders"),
+                ("mapping", "api-campaign-mapping"),
+                ("preview", "api-campaign-preview"),
+                ("launch", "api-campaign-launch"),
+            )
+        }
+
+    def create(self, validated_data):
+        try:
+            return setup.campaign_create(owner=self.context["request"].user, **validated_data)
+        except setup.SetupError as exc:
+            raise serializers.ValidationError({"name": [str(exc)]}) from exc
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    phone_column = serializers.CharField(required=False, default="", allow_blank=True)
+    name_column = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class ImportReportSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text=_STATUS_HELP)
+    rows_done = serializers.IntegerField(source="import_rows_done")
+    rows_estimate = serializers.IntegerField(source="import_rows_estimate")
+    error = serializers.CharField(source="import_error")
+    report = serializers.JSONField(source="import_report")
+    total_count = serializers.IntegerField()
+    skipped_count = serializers.IntegerField()
+
+
+class SenderInSerializer(serializers.Serializer):
+    phone_id = serializers.IntegerField()
+    template_ids = serializers.ListField(
+        child=serializers.IntegerField(), min_length=1, help_text="Tried in this order."
+    )
+    mps = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class SendersSerializer(serializers.Serializer):
+    senders = SenderInSerializer(many=True)
+
+
+class SenderOutSerializer(serializers.Serializer):
+    phone_id = serializers.IntegerField()
+    phone_number_id = serializers.CharField(source="phone.phone_number_id")
+    mps = serializers.IntegerField(allow_null=True)
+    state = serializers.CharField()
+    template_ids = serializers.SerializerMethodField()
+
+    def get_template_ids(self, sender) -> list[int]:
+        return [slot.template_id for slot in sender.template_slots.all()]
+
+
+class MappingSerializer(serializers.Serializer):
+    mapping = serializers.DictField(
+        child=serializers.DictField(child=serializers.DictField(child=serializers.CharField())),
+        help_text='{"<template id>": {"<slot key>": {"column": "..."} | {"text": "..."}}}',
+    )
+
+
+class PreviewSerializer(serializers.Serializer):
+    template_id = serializers.IntegerField(source="template.pk")
+    template_name = serializers.CharField(source="template.name")
+    phone_number_id = serializers.CharField(source="phone.phone_number_id")
+    contact_id = serializers.IntegerField(source="contact.pk")
+    to = serializers.CharField(source="contact.phone")
+    payload = serializers.JSONField(allow_null=True, help_text="The exact request body.")
+    rendered = serializers.JSONField()
+    missing = serializers.ListField(child=serializers.CharField())
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes | str) else b""
+
+
+class CampaignFilter(django_filters.FilterSet):
+    class Meta:
+        model = Campaign
+        fields = ["status"]
+
+
+class CampaignViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Campaign drafts: create, upload contacts, choose senders, map variables, preview."""
+
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilter
+    queryset = Campaign.objects.order_by("-created_at", "-id")
+
+    def perform_destroy(self, instance):
+        try:
+            setup.campaign_delete(campaign=instance)
+        except setup.SetupError as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
+
+    @extend_schema(request=UploadSerializer, responses={202: ImportReportSerializer})
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[MultiPartParser, FormParser],
+        url_path="contacts",
+        url_name="contacts",
+    )
+    def contacts(self, request, pk=None):
+        """Upload the contact list (multipart `file`); the import runs in the background."""
+        campaign = self.get_object()
+        upload = UploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        try:
+            import_start(
+                campaign=campaign,
+                uploaded_file=upload.validated_data["file"],
+                phone_column=upload.validated_data["phone_column"],
+                name_column=upload.validated_data["name_column"],
+            )
+        except ImportFileError as exc:
+            raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        return Response(ImportReportSerializer(campaign).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=ImportReportSerializer)
+    @action(detail=True, methods=["get"], url_path="import-report", url_name="import-report")
+    def import_report(self, request, pk=None):
+        """Import progress while importing; counts per skip reason once done."""
+        return Response(ImportReportSerializer(self.get_object()).data)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="skipped.csv",
+        url_name="skipped-csv",
+        renderer_classes=[CSVRenderer, JSONRenderer],
+    )
+    def skipped_csv(self, request, pk=None):
+        """The skipped rows with their reason and original cells."""
+        campaign = self.get_object()
+        response = StreamingHttpResponse(
+            skipped_rows_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-skipped.csv"'
+        return response
+
+    @extend_schema(methods=["GET"], responses=SenderOutSerializer(many=True), request=None)
+    @extend_schema(
+        methods=["PUT"], request=SendersSerializer, responses=SenderOutSerializer(many=True)
+    )
+    @action(detail=True, methods=["get", "put"], url_path="senders", url_name="senders")
+    def senders(self, request, pk=None):
+        """The sending numbers, each with its ordered template list and optional rate."""
+        campaign = self.get_object()
+        if request.method == "PUT":
+            body = SendersSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            try:
+                setup.campaign_set_senders(
+                    campaign=campaign, senders=body.validated_data["senders"]
+                )
+            except setup.SetupError as exc:
+                raise serializers.ValidationError({"senders": [str(exc)]}) from exc
+        senders = setup.senders_with_templates(campaign=campaign)
+        return Response(SenderOutSerializer(senders, many=True).data)
+
+    @extend_schema(methods=["GET"], responses=MappingSerializer, request=None)
+    @extend_schema(methods=["PUT"], request=MappingSerializer, responses=MappingSerializer)
+    @action(detail=True, methods=["get", "put"], url_path="mapping", url_name="mapping")
+    def mapping(self, request, pk=None):
+        """Which column (or fixed text) fills each variable slot of each chosen template."""
+        campaign = self.get_object()
+        if request.method == "PUT":
+            body = MappingSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            try:
+                setup.campaign_set_mapping(
+                    campaign=campaign, mapping=body.validated_data["mapping"]
+                )
+            except setup.SetupError as exc:
+                raise serializers.ValidationError(
+                    {"detail": str(exc), "mapping": exc.errors}
+                ) from exc
+            campaign.refresh_from_db()
+        return Response({"mapping": campaign.variable_mapping})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description="Contacts per template (max 20)")],
+        responses=PreviewSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], url_path="preview", url_name="preview")
+    def preview(self, request, pk=None):
+        """The first contacts' messages per template, exactly as they will be sent."""
+        campaign = self.get_object()
+        try:
+            limit = min(max(int(request.query_params.get("limit", 3)), 1), 20)
+        except ValueError:
+            limit = 3
+        samples = setup.campaign_preview(campaign=campaign, limit=limit)
+        return Response(PreviewSerializer(samples, many=True).data)
