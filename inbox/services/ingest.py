@@ -20,6 +20,8 @@ from templates_app.models import PhoneNumber
 
 # How far back a reply without context.id looks for the campaign message it answers.
 REPLY_WINDOW = timedelta(hours=getattr(settings, "REPLY_ATTRIBUTION_HOURS", 72))
+# Meta stamps messages with its clock in whole seconds, we stamp sends with ours.
+CLOCK_SKEW = timedelta(seconds=60)
 # Events in a chat that are not a customer answering a campaign.
 NOT_A_REPLY = frozenset({"system", "revoke", "edit", "ephemeral", "request_welcome"})
 PREVIEW_LENGTH = 200
@@ -185,7 +187,7 @@ target AS (
         (SELECT m.id FROM campaigns_message m WHERE d.context <> '' AND m.wamid = d.context),
         (SELECT m.id FROM campaigns_message m
          WHERE m.recipient = d.recipient AND m.phone_id = d.phone_id
-           AND m.sent_at <= d.ts AND m.sent_at >= d.ts - %(window)s
+           AND m.sent_at <= d.ts + %(skew)s AND m.sent_at >= d.ts - %(window)s
          ORDER BY m.sent_at DESC, m.id DESC LIMIT 1)
     ) AS message_id
     FROM d
@@ -222,6 +224,7 @@ def _replies_attribute(new, phones, inserted: dict[str, int]) -> int:
         "contexts": [m.context_wamid for m in replies],
         "ts": [m.timestamp for m in replies],
         "window": REPLY_WINDOW,
+        "skew": CLOCK_SKEW,
     }
     with connection.cursor() as cursor:
         cursor.execute(_ATTRIBUTE_SQL, params)

@@ -5,8 +5,8 @@ import time
 
 from titanflow.whatsapp.signature import compute_signature
 
-WABA_ID = "100000000000001"
-PHONE_NUMBER_ID = "200000000000001"
+WABA_ID = "190000000000001"
+PHONE_NUMBER_ID = "290000000000001"
 DISPLAY_NUMBER = "15550000001"
 
 
