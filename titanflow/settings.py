@@ -99,6 +99,8 @@ ENGINE_MAX_IN_FLIGHT = env.int("ENGINE_MAX_IN_FLIGHT", default=64)
 # How long a send waits for Meta's answer before it counts as ambiguous (never resent blindly).
 ENGINE_READ_TIMEOUT_SECONDS = env.float("ENGINE_READ_TIMEOUT_SECONDS", default=15.0)
 ENGINE_MAX_ATTEMPTS = env.int("ENGINE_MAX_ATTEMPTS", default=8)
+# `manage.py bench` turns this on in its workers to count the hot path's statements.
+ENGINE_COUNT_STATEMENTS = _strict_bool("ENGINE_COUNT_STATEMENTS", default=False)
 # 131048 (spam rate limit) pauses a number briefly; this many within a minute exhausts it.
 ENGINE_SPAM_THRESHOLD = env.int("ENGINE_SPAM_THRESHOLD", default=3)
 if ENGINE_LEASE_SECONDS <= 2 * ENGINE_SLICE_SECONDS + ENGINE_READ_TIMEOUT_SECONDS:

@@ -13,8 +13,9 @@ import os
 import time
 import uuid
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
 
@@ -23,6 +24,7 @@ from campaigns.engine.batch import Batch, payloads_store
 from campaigns.engine.claims import Claimed, claims_release, contacts_claim
 from campaigns.engine.context import SenderContext, TemplateChoice
 from campaigns.engine.dispatch import sender_requeue
+from campaigns.engine.metrics import sent_add, statements_counted
 from campaigns.engine.pacing import Pacer
 from campaigns.engine.progress import campaign_complete_if_done, next_wake_s
 from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
@@ -32,7 +34,8 @@ from titanflow.whatsapp.payloads import MissingVariableError
 
 log = logging.getLogger(__name__)
 
-MAX_CLAIM = 2000
+MIN_CLAIM = 20
+MAX_CLAIM = 500
 LATENCY_GUESS_S = 0.1
 
 _UNLOCK = """
@@ -58,7 +61,9 @@ def sender_run_slice(*, campaign_id: int, sender_id: int) -> SliceResult:
     if not redis.set(lock, token, nx=True, px=int(settings.ENGINE_LEASE_SECONDS * 1000)):
         return SliceResult(again=False)
     try:
-        result = Slice(campaign_id=campaign_id, sender_id=sender_id).run()
+        with statements_counted():
+            result = Slice(campaign_id=campaign_id, sender_id=sender_id).run()
+        sent_add(result.sent)
     finally:
         redis.eval(_UNLOCK, 1, lock, token)
     if result.again:
@@ -83,6 +88,7 @@ class Slice:
         self.batch = Batch(campaign_id=campaign_id, sender_id=sender_id, phone_id=self.ctx.phone_id)
         self.queue: deque[Claimed] = deque()
         self.in_flight: dict[Future, tuple[Claimed, int, bytes]] = {}
+        self.done: SimpleQueue[Future] = SimpleQueue()
         self.latency = LATENCY_GUESS_S
         self.rate = self.ctx.rate
         self.generation: int | None = None
@@ -94,13 +100,10 @@ class Slice:
         if not self.ctx.sending:
             claims_release(sender_id=self.ctx.sender_id)
             return SliceResult(again=False, statements=self.batch.statements + 3)
-        limit = max(1, min(math.ceil(self.ctx.rate * settings.ENGINE_SLICE_SECONDS), MAX_CLAIM))
-        self.queue.extend(
-            contacts_claim(
-                campaign_id=self.ctx.campaign_id, sender_id=self.ctx.sender_id, limit=limit
-            )
-        )
-        if not self.queue:
+        # About a second of sending per claim, topped up as it runs low: a slow number does not
+        # sit on contacts the others could send.
+        self.chunk = max(MIN_CLAIM, min(math.ceil(self.ctx.rate), MAX_CLAIM))
+        if not self._claim_more():
             return self._idle()
         self.pacer = Pacer(
             phone_number_id=self.ctx.phone_number_id,
@@ -109,19 +112,27 @@ class Slice:
             campaign_rate=self.ctx.campaign_rate,
         )
         self.client = _client(self.ctx.access_token)
-        self._prepare()
         self._loop()
         self._finish()
         return SliceResult(again=not self.stopped, sent=self.sent)
 
-    def _prepare(self) -> None:
+    def _claim_more(self) -> int:
+        claimed = contacts_claim(
+            campaign_id=self.ctx.campaign_id, sender_id=self.ctx.sender_id, limit=self.chunk
+        )
+        self.exhausted_pool = len(claimed) < self.chunk
+        self._prepare(claimed)
+        self.queue.extend(claimed)
+        return len(claimed)
+
+    def _prepare(self, claimed: list[Claimed]) -> None:
         """Builds and stores every claimed contact's payload before anything is sent: a worker
         killed mid-slice leaves, on each contact, the exact bytes its status webhook reconciles."""
         template = self.ctx.current()
-        if template is None:
+        if template is None or not claimed:
             return
         built = []
-        for contact in self.queue:
+        for contact in claimed:
             if contact.payload and contact.payload_template_id == template.id:
                 continue
             with contextlib.suppress(MissingVariableError):
@@ -142,24 +153,41 @@ class Slice:
         flushed = time.monotonic()
         while self.queue or self.in_flight:
             pause = 0.05
-            if self.queue and not self.stopped and time.monotonic() < deadline:
+            sending = not self.stopped and time.monotonic() < deadline
+            if sending and len(self.queue) < self.chunk // 2 and not self.exhausted_pool:
+                self._claim_more()
+            if self.queue and sending:
                 pause = self._submit_granted()
             elif not self.in_flight:
                 break
             if self.in_flight:
-                done, _ = wait(list(self.in_flight), timeout=pause, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._settle(future)
+                self._settle_done(pause)
             elif pause:
                 time.sleep(pause)
             if time.monotonic() - flushed >= settings.ENGINE_FLUSH_SECONDS:
                 self.batch.flush()
                 flushed = time.monotonic()
 
+    def _settle_done(self, pause: float) -> None:
+        """Settles every finished send, waiting up to `pause` for the first one."""
+        try:
+            future = self.done.get(timeout=pause) if pause else self.done.get_nowait()
+        except Empty:
+            return
+        self._settle(future)
+        while True:
+            try:
+                future = self.done.get_nowait()
+            except Empty:
+                return
+            self._settle(future)
+
     def _submit_granted(self) -> float:
         """Sends as many as the bucket grants; returns how long to wait before asking again."""
-        room = self._window() - len(self.in_flight)
-        if room <= 0:
+        window = self._window()
+        room = window - len(self.in_flight)
+        # Tokens are asked for in chunks: one Redis round trip per several sends, not per send.
+        if room <= 0 or (self.in_flight and room < window // 4):
             return 0.25
         grant = self.pacer.take(min(room, len(self.queue)))
         self.rate = grant.rate
@@ -201,6 +229,7 @@ class Slice:
             return
         future = _pool().submit(self._send, body)
         self.in_flight[future] = (contact, template.id, body)
+        future.add_done_callback(self.done.put)
 
     def _body(self, contact: Claimed, template: TemplateChoice) -> bytes:
         # Built once per (contact, template); every retry with that template resends these bytes.

@@ -1,0 +1,164 @@
+"""Real processes for the end-to-end tests and the benchmark: Celery workers, the Meta simulator
+and gunicorn, each started on loopback with its own environment and stopped by its own pid."""
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def database_url() -> str:
+    """The URL of the database this process uses (the test database inside a test)."""
+    db = settings.DATABASES["default"]
+    user = quote(db.get("USER") or "postgres")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child in its own session, so a stop (or a SIGKILL) reaches its whole process group."""
+
+    def __init__(self, args: list[str], *, env: dict, name: str):
+        self.log = Path(tempfile.gettempdir()) / f"titanflow-{name}-{uuid.uuid4().hex[:8]}.log"
+        self._log_file = open(self.log, "wb")  # noqa: SIM115 - lives as long as the process
+        self.popen = subprocess.Popen(
+            args,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, *, timeout: float = 30.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output())
+            if found:
+                return found
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.popen.args[:4]} did not print {pattern!r}:\n{self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: a worker dying mid-slice, nothing cleaned up."""
+        self._signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log_file.close()
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signum)
+
+    def rss_peak_kb(self) -> int:
+        """The largest high-water RSS among the process and its children (prefork pool)."""
+        return max((_vm_hwm(pid) for pid in [self.pid, *_children(self.pid)]), default=0)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def _vm_hwm(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) if match else 0
+
+
+def child_env(**overrides) -> dict:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "titanflow.settings"}
+    env.update({"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL})
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+def worker_start(*, concurrency: int, env: dict, name: str = "worker") -> Process:
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "titanflow",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--pool=prefork",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"{name}-{uuid.uuid4().hex[:8]}@%h",
+    ]
+    process = Process(args, env=env, name=name)
+    process.wait_for(r"ready\.", timeout=60)
+    return process
+
+
+def simulator_start(*, env: dict, world_file: str, **options) -> tuple[Process, str]:
+    args = [sys.executable, "manage.py", "meta_simulator", "--port", "0", "--world", world_file]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        args += [flag] if value is True else [flag, str(value)]
+    process = Process(args, env=env, name="simulator")
+    url = process.wait_for(r"listening on (http://\S+)").group(1)
+    return process, url
+
+
+def gunicorn_start(*, env: dict, workers: int = 2) -> tuple[Process, str]:
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "titanflow.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+    ]
+    process = Process(args, env=env, name="gunicorn")
+    process.wait_for(r"Booting worker", timeout=30)
+    return process, f"http://127.0.0.1:{port}"
