@@ -23,7 +23,7 @@
     return {
       type: "line",
       data: { labels: data.labels, datasets: [{ label: "Messages per minute", data: data.counts,
-        borderColor: COLORS.sent, backgroundColor: "rgba(18,140,126,.15)", fill: true, tension: 0.2 }] },
+        borderColor: COLORS.sent, backgroundColor: "rgba(18,140,126,.15)", fill: true, tension: 0 }] },
       options: { responsive: true, maintainAspectRatio: false, animation: false,
         plugins: { legend: { display: false } },
         scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
