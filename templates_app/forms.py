@@ -57,7 +57,9 @@ class PhoneRateForm(forms.Form):
 
 class TemplateFilterForm(forms.Form):
     account = forms.ModelChoiceField(
-        queryset=WhatsAppAccount.objects.order_by("name", "id"), required=False
+        queryset=WhatsAppAccount.objects.order_by("name", "id"),
+        required=False,
+        empty_label="Any account",
     )
     status = forms.ChoiceField(required=False)
     category = forms.ChoiceField(required=False)
