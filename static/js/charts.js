@@ -21,9 +21,9 @@
 
   function rateConfig(data) {
     return {
-      type: "line",
+      type: "bar",
       data: { labels: data.labels, datasets: [{ label: "Messages per minute", data: data.counts,
-        borderColor: COLORS.sent, backgroundColor: "rgba(18,140,126,.15)", fill: true, tension: 0 }] },
+        backgroundColor: COLORS.sent }] },
       options: { responsive: true, maintainAspectRatio: false, animation: false,
         plugins: { legend: { display: false } },
         scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },

@@ -21,6 +21,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# Slow enough that a person (and the test) can watch the progress move and pause it midway.
+LIVE_NUMBERS, LIVE_MPS = 2, 3
+# A pause reaches a sender at its next slice; short slices make that quick to see.
+LIVE_SLICE_S = 2
+
 # Playwright's sync API keeps an event loop in this thread; Django only sees ORM calls made from
 # the test body, which are synchronous, so the async-safety guard does not apply here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -68,6 +73,38 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def live_meta(live_server, settings):
+    """The Meta simulator posting signed webhooks to the live server, used by its pages too."""
+    from campaigns.engine import staging
+    from titanflow.simulator.testing import start_simulator
+
+    settings.META_APP_SECRET = settings.META_APP_SECRET or "browser-test-app-secret"
+    world = staging.world_dict(numbers=LIVE_NUMBERS, mps=LIVE_MPS)
+    with start_simulator(
+        world=world,
+        webhook_url=f"{live_server.url}/webhooks/whatsapp/",
+        app_secret=settings.META_APP_SECRET,
+        latency_ms=20,
+    ) as simulator:
+        settings.WHATSAPP_GRAPH_URL = simulator.url
+        simulator.world_dict = world
+        yield simulator
+
+
+@pytest.fixture
+def celery_worker(live_meta):
+    """A real worker process on the live test database: it sends and processes webhooks."""
+    from campaigns.engine import processes
+
+    env = processes.child_env(
+        WHATSAPP_GRAPH_URL=live_meta.url, LOG_LEVEL="WARNING", ENGINE_SLICE_SECONDS=LIVE_SLICE_S
+    )
+    worker = processes.worker_start(concurrency=LIVE_NUMBERS + 1, env=env, name="browser-worker")
+    yield worker
+    worker.stop()
 
 
 @pytest.fixture
