@@ -46,6 +46,13 @@ def _send(campaign_id: int, sender_id: int, countdown: float) -> None:
     )
 
 
+def campaigns_start_at(*, when) -> None:
+    """Starts due campaigns at `when` on the dot; the beat's 10-second check is the fallback."""
+    from campaigns.tasks import start_due_campaigns
+
+    start_due_campaigns.apply_async(eta=when)
+
+
 def sender_stopped(*, sender_id: int) -> None:
     """A sender was exhausted from outside its slice: wake running slices, and free its claims
     at once when no slice of it is running (a running slice frees them itself)."""

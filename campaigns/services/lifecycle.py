@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Prefetch, Q
 from django.utils import timezone
 
-from campaigns.engine.dispatch import campaign_kick, sender_stopped
+from campaigns.engine.dispatch import campaign_kick, campaigns_start_at, sender_stopped
 from campaigns.engine.redis import generation_bump
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
 from templates_app.models import MessageTemplate
@@ -51,7 +51,9 @@ def campaign_launch(
         if not moved:
             raise CampaignStateError("This campaign was already launched.")
         senders_rebind(campaign_id=campaign.pk)
-        if not scheduled:
+        if scheduled:
+            transaction.on_commit(lambda: campaigns_start_at(when=scheduled_at))
+        else:
             _kick_on_commit(campaign.pk)
     campaign.refresh_from_db()
     return campaign

@@ -1,0 +1,82 @@
+"""End-to-end harness: the in-process Meta simulator posting signed webhooks to a live server,
+and a real Celery worker process on the test database and this run's Redis."""
+
+import time
+
+import pytest
+from django.conf import settings
+
+from campaigns.engine import processes
+from campaigns.engine import redis as engine_redis
+from campaigns.engine.staging import campaign_stage, world_dict
+from titanflow.simulator.testing import start_simulator
+
+NUMBERS = 3
+MPS = 50
+# Short slices, leases and grace periods keep the whole suite within a few minutes.
+ENGINE = {
+    "ENGINE_SLICE_SECONDS": 0.5,
+    "ENGINE_FLUSH_SECONDS": 0.2,
+    "ENGINE_READ_TIMEOUT_SECONDS": 2.0,
+    "ENGINE_LEASE_SECONDS": 4.0,
+    "ENGINE_AMBIGUOUS_GRACE_SECONDS": 15.0,
+}
+
+
+@pytest.fixture
+def engine_settings(settings):
+    for key, value in ENGINE.items():
+        setattr(settings, key, value)
+    redis = engine_redis.client()
+    for key in [*redis.scan_iter("tf:*"), "celery", "webhooks:kick"]:
+        redis.delete(key)
+    return settings
+
+
+@pytest.fixture
+def meta(live_server, engine_settings):
+    with start_simulator(
+        world=world_dict(numbers=NUMBERS, mps=MPS),
+        webhook_url=f"{live_server.url}/webhooks/whatsapp/",
+        app_secret=settings.META_APP_SECRET,
+        latency_ms=5,
+        stage_delay_ms=(10, 50),
+    ) as handle:
+        engine_settings.WHATSAPP_GRAPH_URL = handle.url
+        yield handle
+
+
+@pytest.fixture
+def worker(meta):
+    """Starts a worker; call it again after a SIGKILL to restart one."""
+    started = []
+
+    def start():
+        env = processes.child_env(WHATSAPP_GRAPH_URL=meta.url, LOG_LEVEL="WARNING", **ENGINE)
+        process = processes.worker_start(concurrency=NUMBERS + 1, env=env, name="e2e-worker")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def staged(marketer):
+    def stage(*, contacts: int):
+        return campaign_stage(
+            world=world_dict(numbers=NUMBERS, mps=MPS), owner=marketer, contacts=contacts
+        )
+
+    return stage
+
+
+def wait_until(predicate, *, timeout: float, what: str, every: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
