@@ -84,6 +84,10 @@ if len(DEFAULT_PHONE_REGION) != 2 or not DEFAULT_PHONE_REGION.isalpha():
 
 TEMPLATE_SYNC_INTERVAL_MINUTES = env.int("TEMPLATE_SYNC_INTERVAL_MINUTES", default=30)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# A status whose message is not written yet is retried this long before it is kept as given up.
+WEBHOOK_STATUS_GRACE_MINUTES = env.int("WEBHOOK_STATUS_GRACE_MINUTES", default=60)
+# A reply without context.id belongs to the latest campaign message sent within this window.
+REPLY_ATTRIBUTION_HOURS = env.int("REPLY_ATTRIBUTION_HOURS", default=72)
 OPT_OUT_KEYWORDS = env.list(
     "OPT_OUT_KEYWORDS", default=["STOP", "UNSUBSCRIBE", "STOP ALL", "OPT OUT", "CANCEL"]
 )
