@@ -1,6 +1,8 @@
 """The integrators' API for Meta assets: accounts (write-only secrets), numbers, templates, sync."""
 
 import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -50,12 +52,17 @@ class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AccountSerializer
     filterset_fields = ["waba_id", "health"]
 
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("SyncStarted", {"sync_id": serializers.CharField()})},
+    )
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         """Queue a sync of the account's numbers and templates; poll `sync-status` for progress."""
         sync_id = account_sync_enqueue(account=self.get_object())
         return Response({"sync_id": sync_id}, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], url_path="sync-status")
     def sync_status(self, request, pk=None):
         """The latest sync's state ("queued", "running", "waiting", "done", "failed") and counts."""

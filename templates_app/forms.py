@@ -2,13 +2,12 @@ from django import forms
 from django.core.validators import MaxValueValidator
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
-from templates_app.services.sync import AccountVerificationError, account_verify_token
 
 CATEGORIES = ["MARKETING", "UTILITY", "AUTHENTICATION"]
 
 
 class AccountForm(forms.Form):
-    """A new account; the token is checked against Meta before anything is stored."""
+    """A new account; `account_create` checks the token with Meta before storing it."""
 
     waba_id = forms.RegexField(
         label="WhatsApp Business Account id",
@@ -31,17 +30,6 @@ class AccountForm(forms.Form):
         if WhatsAppAccount.objects.filter(waba_id=waba_id).exists():
             raise forms.ValidationError("This WhatsApp account is already added.")
         return waba_id
-
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        try:
-            found = account_verify_token(waba_id=data["waba_id"], access_token=data["access_token"])
-        except AccountVerificationError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        data["name"] = data["name"] or str(found.get("name") or data["waba_id"])
-        return data
 
 
 class PhoneRateForm(forms.Form):

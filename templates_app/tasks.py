@@ -51,7 +51,10 @@ def _countdown(exc: MetaAPIError, retries: int) -> int:
 @shared_task(name="templates_app.tasks.sync_all_accounts")
 def sync_all_accounts() -> list[str]:
     accounts = list(WhatsAppAccount.objects.order_by("id"))
-    results = accounts_sync(accounts=accounts)
+    # Progress entries let the pages show a scheduled sync like one started by a click.
+    results = accounts_sync(
+        accounts=accounts, progress_for=lambda account: SyncProgress.start(account_id=account.pk)
+    )
     for result in results:
         if result.retry_after is not None:
             sync_account.apply_async(

@@ -13,7 +13,7 @@ from templates_app.forms import AccountForm, PhoneRateForm, TemplateFilterForm
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.progress import SyncProgress, is_active
-from templates_app.services.sync import account_create
+from templates_app.services.sync import AccountVerificationError, account_create
 from titanflow.whatsapp.payloads import Slot, example_values, highlight_preview
 
 TEMPLATES_PER_PAGE = 25
@@ -49,16 +49,24 @@ def account_list(request):
 def account_new(request):
     form = AccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        account = account_create(**form.cleaned_data)
-        messages.success(request, f"Added {account.name}. Its numbers and templates are syncing.")
-        account_sync_enqueue(account=account)
-        if request.htmx:
-            return HttpResponseClientRedirect(reverse("account-list"))
-        return redirect("account-list")
+        try:
+            account = account_create(**form.cleaned_data)
+        except AccountVerificationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _account_added(request, account)
     template = "templates_app/account_new.html"
     if request.htmx:
         template += "#account-form"
     return render(request, template, {"form": form})
+
+
+def _account_added(request, account: WhatsAppAccount):
+    account_sync_enqueue(account=account)
+    messages.success(request, f"Added {account.name}. Its numbers and templates are syncing.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("account-list"))
+    return redirect("account-list")
 
 
 @require_POST

@@ -1,10 +1,10 @@
 """Bring what Meta knows about a WhatsApp account (its numbers and templates) into the database.
 
 Everything here takes Graph-API-shaped dicts, so the sync, the demo loader and the tests share one
-path. Writes are set-based: one read of what exists, one `INSERT ... ON CONFLICT` per batch, one
-UPDATE for the templates Meta no longer lists.
+path. Numbers are upserted here, templates in `template_upsert`; both write set-based.
 """
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from templates_app.services.template_upsert import templates_upsert as templates
 from titanflow.whatsapp.client import graph_client
 from titanflow.whatsapp.errors import MetaAPIError, Scope, TransportError
 
+log = logging.getLogger(__name__)
 PHONE_FIELDS = (
     "id,display_phone_number,verified_name,quality_rating,status,throughput,"
     "whatsapp_business_manager_messaging_limit"
@@ -243,6 +244,9 @@ def _sync_in_thread(account: WhatsAppAccount, *, parts, progress_for) -> SyncRes
             error=f"Meta asked to retry later: {exc}",
             retry_after=exc.retry_after or exc.info.retry_after_s or 60.0,
         )
+    except Exception as exc:  # one account's surprise must not stop the others' syncs
+        log.exception("sync of account %s failed", account.waba_id)
+        return SyncResult(account_id=account.pk, waba_id=account.waba_id, error=repr(exc))
     finally:
         connection.close()  # each worker thread opened its own connection
 

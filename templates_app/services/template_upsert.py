@@ -6,6 +6,7 @@ by Meta's id first, then by name and language), is never deleted, and a status a
 after the listing was fetched is fresher than the listing, so it stays.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from templates_app.models import MessageTemplate, WhatsAppAccount
 from templates_app.signals import template_status_changed
 from titanflow.whatsapp.payloads import parse_slots
 
+log = logging.getLogger(__name__)
 UPSERT_BATCH = 1000
 APPROVED = MessageTemplate.Status.APPROVED
 UPDATE_FIELDS = [
@@ -108,7 +110,7 @@ def _known_templates(account: WhatsAppAccount) -> dict[str, _Known]:
 
 def _upsert(account, items: list[dict], listed_at, known: dict[str, _Known]) -> ListingStored:
     # One statement cannot update a row twice; the last listing of a name and language wins.
-    items = list({(item["name"], item["language"]): item for item in items}.values())
+    items = list({(i["name"], i["language"]): i for i in items if _identified(i)}.values())
     _apply_renames(known, items)
     now = timezone.now()
     rows = [_template_row(account, item, known, listed_at, now) for item in items]
@@ -124,6 +126,13 @@ def _upsert(account, items: list[dict], listed_at, known: dict[str, _Known]) -> 
         unsupported=sum(1 for row in rows if row.unsupported_reason),
         status_changed=[row.pk for row in rows if _sendability_changed(row, known)],
     )
+
+
+def _identified(item: dict) -> bool:
+    if item.get("name") and item.get("language"):
+        return True
+    log.warning("template listed without a name or language, skipped: %s", item.get("id"))
+    return False
 
 
 def _sendability_changed(row: MessageTemplate, known: dict[str, _Known]) -> bool:
