@@ -307,3 +307,18 @@ def test_a_running_campaign_cannot_be_deleted_or_edited(marketer_client, markete
 
     assert Campaign.objects.filter(pk=running.pk).exists()
     assert edit["Location"] == reverse("campaign-detail", kwargs={"pk": running.pk})
+
+
+@pytest.mark.parametrize(
+    ("step", "queries"),
+    [("upload", 4), ("columns", 4), ("senders", 8), ("mapping", 6), ("review", 15)],
+)
+def test_each_step_pins_its_queries(
+    marketer_client, reviewed, django_assert_num_queries, step, queries
+):
+    campaign, _ = reviewed
+    TemplateFactory(account=campaign.senders.get().phone.account)  # more rows, same queries
+    PhoneFactory()
+    with django_assert_num_queries(queries):
+        response = marketer_client.get(url(campaign, step))
+    assert response.status_code == 200
