@@ -291,3 +291,22 @@ def test_progress_is_reported_after_every_chunk(draft, monkeypatch):
     import_run(campaign_id=draft.pk, on_progress=lambda done, estimate: seen.append(done))
 
     assert seen == [20, 40, 45]
+
+
+def test_workers_know_the_import_task_by_its_contract_name():
+    from titanflow.celery import app
+
+    assert "campaigns.import_contacts" in app.tasks
+
+
+def test_uploading_queues_the_import_once_the_transaction_commits(
+    draft, django_capture_on_commit_callbacks, monkeypatch
+):
+    from campaigns.importing import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.import_contacts, "delay", lambda **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        import_start(campaign=draft, uploaded_file=SimpleUploadedFile("c.csv", csv_bytes(ROWS)))
+
+    assert queued == [{"campaign_id": draft.pk}]
