@@ -31,13 +31,13 @@ from webhooks.parsing import InvalidDelivery, ParsedBatch, delivery_parse
 
 logger = logging.getLogger(__name__)
 
-# ~2 MB of bodies per batch: up to a few thousand statuses, one UPDATE, bounded memory.
+# Up to 500 deliveries per transaction, applied in chunks of ~2 MB of bodies: a few thousand
+# statuses per UPDATE and bounded memory whether deliveries hold one status or a thousand.
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_DELIVERIES = 500
 MAX_ATTEMPTS = 5
 PENDING_BATCH = 5000
 PENDING_MAX_PAUSE_S = 300
-STATUS_GRACE = timedelta(minutes=getattr(settings, "WEBHOOK_STATUS_GRACE_MINUTES", 60))
 MARKETING_CATEGORY = "marketing_messages"
 
 
@@ -65,54 +65,64 @@ def deliveries_process(*, time_budget_s: float = 20.0) -> ProcessResult:
     total = ProcessResult()
     deadline = time.monotonic() + time_budget_s
     while time.monotonic() < deadline:
-        batch = _batch_process()
+        # A delivery that failed waits for the next run rather than failing again at once.
+        batch = _batch_process(skip=total.failed_ids)
         total.add(batch)
         if batch.deliveries == 0:
             break
     return total
 
 
-def _batch_ids() -> list[int]:
-    candidates = (
-        WebhookEvent.objects.filter(processed_at__isnull=True)
-        .annotate(size=Length("body"))
-        .order_by("id")
-        .values_list("id", "size")[:BATCH_DELIVERIES]
-    )
-    ids, size = [], 0
-    for pk, length in candidates:
-        if ids and size + length > BATCH_BYTES:
-            break
-        ids.append(pk)
-        size += length
-    return ids
-
-
-def _batch_process() -> ProcessResult:
+def _batch_process(*, skip=frozenset()) -> ProcessResult:
     result = ProcessResult()
-    ids = _batch_ids()
     with transaction.atomic():
-        rows = list(
+        claimed = list(
             WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=ids, processed_at__isnull=True)
+            .filter(processed_at__isnull=True)
+            .exclude(pk__in=skip)
+            .annotate(size=Length("body"))
             .order_by("id")
-            .values_list("id", "body", "attempts")
+            .values_list("id", "size")[:BATCH_DELIVERIES]
         )
         pending = _pending_due()
-        if not rows and not pending:
+        if not claimed and not pending:
             return result
-        try:
-            with transaction.atomic():
-                _rows_apply(rows, pending, result)
-        except Exception:
-            logger.exception("webhook batch failed; applying its deliveries one by one")
-            result = ProcessResult()
-            for row in rows:
-                _row_apply_alone(row, result)
-            _pending_apply_alone(pending)
-        done = [pk for pk, _, _ in rows if pk not in result.failed_ids]
+        for number, ids in enumerate(_chunks(claimed) or [[]]):
+            rows = list(
+                WebhookEvent.objects.filter(pk__in=ids)
+                .order_by("id")
+                .values_list("id", "body", "attempts")
+            )
+            _chunk_apply(rows, pending if number == 0 else [], result)
+        done = [pk for pk, _ in claimed if pk not in result.failed_ids]
         WebhookEvent.objects.filter(pk__in=done).update(processed_at=timezone.now(), error="")
     return result
+
+
+def _chunks(claimed: list[tuple[int, int]]) -> list[list[int]]:
+    """Splits the claimed deliveries so one chunk's bodies stay under BATCH_BYTES."""
+    chunks, size = [], BATCH_BYTES
+    for pk, length in claimed:
+        if size + length > BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(pk)
+        size += length
+    return chunks
+
+
+def _chunk_apply(rows, pending, result: ProcessResult) -> None:
+    chunk = ProcessResult()
+    try:
+        with transaction.atomic():
+            _rows_apply(rows, pending, chunk)
+    except Exception:
+        logger.exception("webhook batch failed; applying its deliveries one by one")
+        chunk = ProcessResult()
+        for row in rows:
+            _row_apply_alone(row, chunk)
+        _pending_apply_alone(pending)
+    result.add(chunk)
 
 
 def _rows_apply(rows, pending, result: ProcessResult) -> None:
@@ -269,5 +279,9 @@ def _pending_reschedule(rows: list[PendingStatus]) -> None:
                 given_up_at = CASE WHEN first_seen_at < now() - %s THEN now() END
             WHERE id = ANY(%s)
             """,
-            [PENDING_MAX_PAUSE_S, STATUS_GRACE, [row.pk for row in rows]],
+            [
+                PENDING_MAX_PAUSE_S,
+                timedelta(minutes=settings.WEBHOOK_STATUS_GRACE_MINUTES),
+                [row.pk for row in rows],
+            ],
         )

@@ -18,8 +18,6 @@ from campaigns.services.optouts import optout_record
 from campaigns.services.statuses import PRECEDENCE, StatusUpdate, status_precedence_sql
 from templates_app.models import PhoneNumber
 
-# How far back a reply without context.id looks for the campaign message it answers.
-REPLY_WINDOW = timedelta(hours=getattr(settings, "REPLY_ATTRIBUTION_HOURS", 72))
 # Meta stamps messages with its clock in whole seconds, we stamp sends with ours.
 CLOCK_SKEW = timedelta(seconds=60)
 # Events in a chat that are not a customer answering a campaign.
@@ -223,7 +221,7 @@ def _replies_attribute(new, phones, inserted: dict[str, int]) -> int:
         "recipients": [f"+{m.wa_id}" for m in replies],
         "contexts": [m.context_wamid for m in replies],
         "ts": [m.timestamp for m in replies],
-        "window": REPLY_WINDOW,
+        "window": timedelta(hours=settings.REPLY_ATTRIBUTION_HOURS),
         "skew": CLOCK_SKEW,
     }
     with connection.cursor() as cursor:

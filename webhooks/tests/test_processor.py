@@ -339,3 +339,48 @@ def test_unknown_phone_number_is_ignored(deliver, phone):
     deliver(d.incoming("wamid.IN5", phone_number_id="999"))
     assert not InboxMessage.objects.exists()
     assert PhoneNumber.objects.count() == 1
+
+
+def test_one_broken_delivery_does_not_hold_back_the_others(campaign, phone, monkeypatch):
+    first, second = _messages(campaign, phone, 2)
+    for message in (first, second):
+        WebhookEvent.objects.create(
+            body=d.encode(d.statuses(d.status(message.wamid, "delivered"))),
+            signature_valid=True,
+            received_at=timezone.now(),
+        )
+    from webhooks import processor
+
+    real = processor.statuses_apply
+
+    def refuse_second(*, updates):
+        if any(u.wamid == second.wamid for u in updates):
+            raise RuntimeError("database hiccup")
+        return real(updates=updates)
+
+    monkeypatch.setattr(processor, "statuses_apply", refuse_second)
+    deliveries_process()
+    assert Message.objects.get(pk=first.pk).status == "delivered"
+    broken = WebhookEvent.objects.get(error__contains="database hiccup")
+    assert broken.processed_at is None and broken.attempts == 1
+    monkeypatch.setattr(processor, "statuses_apply", real)
+    deliveries_process()
+    broken.refresh_from_db()
+    assert broken.processed_at is not None and broken.error == ""
+    assert Message.objects.get(pk=second.pk).status == "delivered"
+
+
+def test_large_deliveries_are_applied_in_chunks(campaign, phone, monkeypatch):
+    from webhooks import processor
+
+    monkeypatch.setattr(processor, "BATCH_BYTES", 1)
+    messages = _messages(campaign, phone, 3)
+    for message in messages:
+        WebhookEvent.objects.create(
+            body=d.encode(d.statuses(d.status(message.wamid, "read"))),
+            signature_valid=True,
+            received_at=timezone.now(),
+        )
+    result = deliveries_process()
+    assert (result.deliveries, result.statuses_moved) == (3, 3)
+    assert Campaign.objects.get(pk=campaign.pk).read_count == 3
