@@ -51,12 +51,16 @@ class TemplateFilterForm(forms.Form):
     )
     status = forms.ChoiceField(required=False)
     category = forms.ChoiceField(required=False)
-    language = forms.CharField(required=False, max_length=16)
+    language = forms.ChoiceField(required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", "Any status"), *MessageTemplate.Status.choices]
         self.fields["category"].choices = [("", "Any category")] + [(c, c) for c in CATEGORIES]
+        languages = MessageTemplate.objects.order_by("language").values_list("language", flat=True)
+        self.fields["language"].choices = [("", "Any language")] + [
+            (code, code) for code in languages.distinct()
+        ]
 
     def filter(self, queryset):
         if not self.is_valid():

@@ -214,8 +214,9 @@ def test_template_list_previews_with_variables_highlighted(
     )
     TemplateFactory.create_batch(3)
 
-    # session, user, group, count, page of templates, accounts for the filter and the sync state
-    with django_assert_num_queries(7):
+    # session, user, group, languages, count, page of templates, accounts for the filter and the
+    # sync state
+    with django_assert_num_queries(8):
         response = marketer_client.get("/assets/templates/")
 
     page = _text(response)
