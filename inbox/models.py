@@ -1,7 +1,30 @@
 from django.db import models
+from django.db.models import Q
 
 from campaigns.models import Message
 from templates_app.models import PhoneNumber
+
+
+class ConversationQuerySet(models.QuerySet):
+    ORDERS = {
+        "unread": ("-unread_count", "-last_message_at", "-id"),
+        "recent": ("-last_message_at", "id"),
+    }
+
+    def search(self, query: str):
+        """By contact name, or by number in any format ("+971 50 ..." finds 97150...)."""
+        query = query.strip()
+        if not query:
+            return self
+        digits = "".join(ch for ch in query if ch.isdigit())
+        matches = Q(contact_name__icontains=query)
+        if digits:
+            matches |= Q(wa_id__contains=digits)
+        return self.filter(matches)
+
+    def in_inbox_order(self, sort: str):
+        """Unread first (the default) or newest first; both follow an index."""
+        return self.order_by(*self.ORDERS.get(sort, self.ORDERS["unread"]))
 
 
 class Conversation(models.Model):
@@ -19,6 +42,8 @@ class Conversation(models.Model):
         null=True, blank=True, help_text="Opens the 24-hour customer-service window"
     )
     last_message_preview = models.CharField(max_length=200, blank=True, default="")
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         constraints = [

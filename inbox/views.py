@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -17,20 +17,14 @@ from inbox.services.replies import (
 
 CONVERSATIONS_PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
-SORTS = {
-    "unread": ("-unread_count", "-last_message_at", "-id"),
-    "recent": ("-last_message_at", "id"),
-}
 
 
 @require_GET
 def inbox(request):
     query = request.GET.get("q", "").strip()
-    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "unread"
-    conversations = _search(Conversation.objects.select_related("phone"), query)
-    page = Paginator(conversations.order_by(*SORTS[sort]), CONVERSATIONS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    sort = "recent" if request.GET.get("sort") == "recent" else "unread"
+    conversations = Conversation.objects.select_related("phone").search(query).in_inbox_order(sort)
+    page = Paginator(conversations, CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "sort": sort}
     if request.htmx and request.htmx.target == "conversation-list":
         return render(request, "inbox/list.html#conversations", context)
@@ -38,16 +32,6 @@ def inbox(request):
         conversations=Count("id"), messages=Sum("unread_count")
     )
     return render(request, "inbox/list.html", context)
-
-
-def _search(conversations, query: str):
-    if not query:
-        return conversations
-    digits = "".join(ch for ch in query if ch.isdigit())
-    matches = Q(contact_name__icontains=query)
-    if digits:
-        matches |= Q(wa_id__contains=digits)
-    return conversations.filter(matches)
 
 
 @require_GET
