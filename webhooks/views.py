@@ -10,7 +10,6 @@ import hmac
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -69,7 +68,7 @@ def _delivery(request):
     # Postgres, not a Redis stream: Redis here keeps nothing across a restart, and one INSERT
     # measured 1,350/s from one connection and 3,100/s from twelve (p99 under 14 ms), while a
     # stream would need this same INSERT behind it to be durable.
-    WebhookEvent.objects.create(body=body, signature_valid=True, received_at=timezone.now())
+    WebhookEvent.store(body)
     processor_kick()
     return HttpResponse("ok", content_type="text/plain")
 
