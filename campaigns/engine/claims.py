@@ -41,6 +41,10 @@ class Claimed:
     payload_template_id: int | None
     last_error_code: int | None
     last_error: str
+    payload_saved: bool = False  # the row holds `payload` as it is now
+
+    def __post_init__(self):
+        self.payload_saved = bool(self.payload)
 
 
 def contacts_claim(*, campaign_id: int, sender_id: int, limit: int) -> list[Claimed]:

@@ -242,6 +242,7 @@ class Slice:
             mapping=self.ctx.mapping,
         )
         contact.payload, contact.payload_template_id = body.decode(), template.id
+        contact.payload_saved = False
         return body
 
     def _send(self, body: bytes):
@@ -371,6 +372,7 @@ class Slice:
             self.batch.add_released(contact)
         self.queue.clear()
         self.batch.flush()
+        self.batch.settle()
         for phone in self.opt_outs:
             optout_record(phone=phone, reason="131050", source=f"campaign {self.ctx.campaign_id}")
         if self.stopped:

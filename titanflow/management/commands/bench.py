@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from campaigns.engine import metrics, processes, staging
 from campaigns.models import Campaign, Message
 from campaigns.services.lifecycle import campaign_launch
-from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
+from templates_app.models import WhatsAppAccount
 
 BARE_THREADS = 32
 
@@ -220,8 +220,7 @@ def _stage_cleanup(*, after_event: int) -> None:
     Campaign.objects.filter(name="bench", owner__username="titanflow-bench").delete()
     get_user_model().objects.filter(username="titanflow-bench", campaigns__isnull=True).delete()
     account = WhatsAppAccount.objects.filter(waba_id=staging.WABA).first()
-    if account is not None:
-        PhoneNumber.objects.filter(account=account, senders__isnull=True).delete()
-        MessageTemplate.objects.filter(account=account).delete()
+    # Other campaigns on the bench's numbers (someone else's runs) keep them alive.
+    if account is not None and not account.phones.filter(senders__isnull=False).exists():
         account.delete()
     WebhookEvent.objects.filter(pk__gt=after_event).delete()
