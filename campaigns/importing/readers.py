@@ -148,7 +148,14 @@ def _csv_table(text, delimiter: str, estimate: int) -> Table:
     header = next(reader, None)
     if header is None:
         raise ImportFileError("The file is empty.")
-    return Table(header=clean_header(header), rows=reader, estimate=estimate)
+    return Table(header=clean_header(header), rows=_readable(reader), estimate=estimate)
+
+
+def _readable(reader) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ImportFileError(f"Row {reader.line_num} of the file cannot be read: {exc}.") from exc
 
 
 @contextmanager

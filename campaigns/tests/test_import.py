@@ -310,3 +310,13 @@ def test_uploading_queues_the_import_once_the_transaction_commits(
         import_start(campaign=draft, uploaded_file=SimpleUploadedFile("c.csv", csv_bytes(ROWS)))
 
     assert queued == [{"campaign_id": draft.pk}]
+
+
+def test_an_unreadable_row_fails_the_import_with_its_row_number(draft):
+    good = b"".join(b"05012345%02d,ok\n" % n for n in range(10))
+    data = b"phone,note\n" + good + b'0501234599,"' + b"x" * 200_000 + b'"\n'
+    campaign = run_import(draft, "huge-cell.csv", data)
+
+    assert campaign.status == Campaign.Status.FAILED
+    assert "Row 12" in campaign.import_error
+    assert not Contact.objects.filter(campaign=campaign).exists()
