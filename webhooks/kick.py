@@ -1,6 +1,7 @@
 """Wakes the processor from the webhook door, cheaply and never at the door's expense."""
 
 import logging
+import time
 from functools import cache
 
 import redis
@@ -11,6 +12,9 @@ logger = logging.getLogger(__name__)
 KICK_KEY = "webhooks:kick"
 # At most one enqueue per window: a burst of deliveries wakes one run, which drains them all.
 KICK_WINDOW_MS = 100
+
+# This process's own window: most deliveries of a burst skip even the Redis round trip.
+_local_next_try = 0.0
 
 
 @cache
@@ -24,6 +28,11 @@ def processor_kick() -> bool:
     """Enqueues `webhooks.tasks.process_pending` unless one was enqueued in the last window."""
     from webhooks.tasks import process_pending
 
+    global _local_next_try
+    now = time.monotonic()
+    if now < _local_next_try:
+        return False
+    _local_next_try = now + KICK_WINDOW_MS / 1000
     try:
         if not _client(settings.REDIS_URL).set(KICK_KEY, 1, nx=True, px=KICK_WINDOW_MS):
             return False
@@ -32,3 +41,9 @@ def processor_kick() -> bool:
         logger.warning("could not wake the webhook processor: %s", exc)
         return False
     return True
+
+
+def kick_window_reset() -> None:
+    """Forgets this process's window (tests post bursts that must each be judged afresh)."""
+    global _local_next_try
+    _local_next_try = 0.0

@@ -37,4 +37,5 @@ def enqueued(monkeypatch):
     calls = []
     monkeypatch.setattr(process_pending, "apply_async", lambda **kw: calls.append(kw))
     kick._client(kick.settings.REDIS_URL).delete(kick.KICK_KEY)
+    kick.kick_window_reset()
     return calls

@@ -384,3 +384,17 @@ def test_large_deliveries_are_applied_in_chunks(campaign, phone, monkeypatch):
     result = deliveries_process()
     assert (result.deliveries, result.statuses_moved) == (3, 3)
     assert Campaign.objects.get(pk=campaign.pk).read_count == 3
+
+
+def test_a_run_that_found_work_looks_again_soon_and_an_idle_one_does_not(campaign, enqueued):
+    from webhooks.tasks import process_pending
+
+    WebhookEvent.objects.create(
+        body=d.encode(d.statuses(d.status("wamid.X", "sent"))),
+        signature_valid=True,
+        received_at=timezone.now(),
+    )
+    process_pending()
+    assert len(enqueued) == 1 and enqueued[0]["countdown"] > 0
+    process_pending()
+    assert len(enqueued) == 1
