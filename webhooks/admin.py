@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from webhooks.models import WebhookEvent
+from webhooks.models import PendingStatus, WebhookEvent
 
 
 @admin.register(WebhookEvent)
@@ -21,3 +21,12 @@ class WebhookEventAdmin(admin.ModelAdmin):
     @admin.display(description="Body")
     def body_text(self, obj):
         return bytes(obj.body).decode("utf-8", "replace")
+
+
+@admin.register(PendingStatus)
+class PendingStatusAdmin(admin.ModelAdmin):
+    list_display = ["wamid", "status", "callback", "first_seen_at", "attempts", "given_up_at"]
+    list_filter = ["status", ("given_up_at", admin.EmptyFieldListFilter)]
+    search_fields = ["wamid", "callback"]
+    readonly_fields = [f.name for f in PendingStatus._meta.fields]
+    show_full_result_count = False

@@ -146,3 +146,9 @@ def test_account_secret_cache_reads_no_account_twice(settings, django_assert_num
     with django_assert_num_queries(0):
         assert set(signing_secrets()) == {"app", "own"}
     assert WhatsAppAccount.objects.count() == 1
+
+
+def test_staff_see_the_waiting_statuses_in_the_admin(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/admin/webhooks/pendingstatus/").status_code == 200
+    assert client.get("/admin/webhooks/webhookevent/").status_code == 200
