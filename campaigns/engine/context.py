@@ -60,6 +60,7 @@ class SenderContext:
     rate: float = 1.0
     campaign_rate: float = 0.0
     templates: list[TemplateChoice] = field(default_factory=list)
+    current_template_id: int | None = None
 
     def load(self) -> "SenderContext":
         sender = CampaignSender.objects.select_related("campaign", "phone__account").get(
@@ -74,7 +75,16 @@ class SenderContext:
         self.rate = min(sender.mps or phone.max_mps, phone.max_mps)
         self.campaign_rate = campaign.max_mps or 0
         self.templates = _templates(self.sender_id)
+        self.current_template_id = sender.current_template_id
+        self.sync_current()
         return self
+
+    def sync_current(self) -> None:
+        """Records the template this sender now uses when a template event moved it on."""
+        current = self.current()
+        if current is not None and current.id != self.current_template_id:
+            CampaignSender.objects.filter(pk=self.sender_id).update(current_template_id=current.id)
+            self.current_template_id = current.id
 
     @property
     def sending(self) -> bool:
