@@ -102,8 +102,11 @@ def _status(status: dict, phone_number_id: str) -> StatusUpdate:
 
 
 def _incoming(message: dict, phone_number_id: str, contacts: dict) -> IncomingMessage:
-    wa_id = str(message.get("from") or "")
-    contact = contacts.get(wa_id) or (next(iter(contacts.values())) if contacts else {})
+    contact = contacts.get(str(message.get("from") or "")) or next(iter(contacts.values()), {})
+    user_id = str(contact.get("user_id") or message.get("from_user_id") or "")
+    # Users who chat by username may come without a phone number: their business-scoped id
+    # then keys the conversation.
+    wa_id = str(message.get("from") or contact.get("wa_id") or user_id)
     kind = str(message.get("type") or "unknown")
     return IncomingMessage(
         phone_number_id=phone_number_id,
@@ -112,7 +115,7 @@ def _incoming(message: dict, phone_number_id: str, contacts: dict) -> IncomingMe
         type=kind,
         body=message_text(message, kind),
         timestamp=_time(message.get("timestamp")),
-        user_id=str(contact.get("user_id") or message.get("from_user_id") or ""),
+        user_id=user_id,
         contact_name=str((contact.get("profile") or {}).get("name") or ""),
         context_wamid=str((message.get("context") or {}).get("id") or ""),
         raw=message,

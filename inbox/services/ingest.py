@@ -238,7 +238,11 @@ def is_opt_out_keyword(text: str) -> bool:
 def _keywords_opt_out(new) -> int:
     recorded = 0
     for message in new:
-        if message.type in ("text", "button", "interactive") and is_opt_out_keyword(message.body):
+        if (
+            message.type in ("text", "button", "interactive")
+            and message.wa_id.isdigit()
+            and is_opt_out_keyword(message.body)
+        ):
             recorded += optout_record(
                 phone=f"+{message.wa_id}",
                 reason=OptOut.Reason.KEYWORD,

@@ -398,3 +398,14 @@ def test_a_run_that_found_work_looks_again_soon_and_an_idle_one_does_not(campaig
     assert len(enqueued) == 1 and enqueued[0]["countdown"] > 0
     process_pending()
     assert len(enqueued) == 1
+
+
+def test_a_username_user_without_a_number_still_gets_a_conversation(deliver, phone):
+    delivery = d.incoming("wamid.IN6", wa_id="", text="hi from a username")
+    value = delivery["entry"][0]["changes"][0]["value"]
+    value["contacts"] = [{"profile": {"name": "Nova"}, "user_id": "US.777"}]
+    value["messages"][0].pop("from")
+    deliver(delivery)
+    conversation = Conversation.objects.get()
+    assert (conversation.wa_id, conversation.user_id) == ("US.777", "US.777")
+    assert InboxMessage.objects.get().body == "hi from a username"
