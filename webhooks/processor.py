@@ -200,7 +200,9 @@ def _preferences_apply(parsed: ParsedBatch) -> None:
 
 def _statuses_route(statuses: list, result: ProcessResult, *, pending_rows) -> None:
     """Campaign messages first, then inbox replies; what matches neither waits and retries."""
-    retried = {_update_of(row): row for row in pending_rows}
+    retried: dict[StatusUpdate, list[PendingStatus]] = {}
+    for row in pending_rows:
+        retried.setdefault(_update_of(row), []).append(row)
     updates = list(statuses) + list(retried)
     if not updates:
         return
@@ -212,10 +214,9 @@ def _statuses_route(statuses: list, result: ProcessResult, *, pending_rows) -> N
         inbox = inbox_statuses_apply(updates=unmatched)
         unmatched = [u for u in unmatched if u.wamid not in inbox]
     waiting = set(unmatched)
-    PendingStatus.objects.filter(
-        pk__in=[row.pk for update, row in retried.items() if update not in waiting]
-    ).delete()
-    _pending_reschedule([row for update, row in retried.items() if update in waiting])
+    matched_rows = [row.pk for u, rows in retried.items() if u not in waiting for row in rows]
+    PendingStatus.objects.filter(pk__in=matched_rows).delete()
+    _pending_reschedule([row for u, rows in retried.items() if u in waiting for row in rows])
     fresh = {u for u in unmatched if u not in retried}
     _pending_store(fresh)
     result.statuses_pending += len(fresh)

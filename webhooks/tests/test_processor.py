@@ -409,3 +409,16 @@ def test_a_username_user_without_a_number_still_gets_a_conversation(deliver, pho
     conversation = Conversation.objects.get()
     assert (conversation.wa_id, conversation.user_id) == ("US.777", "US.777")
     assert InboxMessage.objects.get().body == "hi from a username"
+
+
+def test_the_same_early_status_delivered_twice_is_matched_in_full(deliver, campaign, phone):
+    deliver(d.statuses(d.status("wamid.TWICE", "delivered", at=1_700_000_000)))
+    twin = PendingStatus.objects.get()
+    twin.pk = None
+    twin.save()
+    contact = ContactFactory(campaign=campaign, state=Contact.State.SENT)
+    MessageFactory(contact=contact, campaign=campaign, phone=phone, wamid="wamid.TWICE")
+    PendingStatus.objects.update(next_attempt_at=timezone.now())
+    deliveries_process()
+    assert not PendingStatus.objects.exists()
+    assert Campaign.objects.get(pk=campaign.pk).delivered_count == 1
