@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from campaigns.models import Campaign, Contact, Message
+from campaigns.services import lifecycle
 from titanflow.whatsapp.errors import classify
 
 # Counters keep moving in these states (webhooks still report deliveries while paused).
@@ -21,24 +22,21 @@ LIVE = (
     Campaign.Status.RUNNING,
     Campaign.Status.PAUSED,
 )
+# The page offers what the lifecycle would accept; the lifecycle still has the last word.
 CONTROLS = {
-    "launch": (Campaign.Status.READY,),
-    "pause": (Campaign.Status.RUNNING, Campaign.Status.SCHEDULED),
+    "launch": lifecycle.LAUNCHABLE,
+    "pause": lifecycle.PAUSABLE,
     "resume": (Campaign.Status.PAUSED,),
-    "cancel": (
-        Campaign.Status.READY,
-        Campaign.Status.SCHEDULED,
-        Campaign.Status.RUNNING,
-        Campaign.Status.PAUSED,
-    ),
-    "retry": (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED),
+    "cancel": lifecycle.CANCELLABLE,
+    "retry": lifecycle.RETRYABLE,
 }
-AUDIENCES = [
-    ("failed", "Contacts whose message failed"),
-    ("not_delivered", "Contacts whose message was not delivered"),
-    ("not_read", "Contacts who did not read it"),
-    ("replied", "Contacts who replied"),
-]
+AUDIENCE_LABELS = {
+    "failed": "Contacts whose message failed",
+    "not_delivered": "Contacts whose message was not delivered",
+    "not_read": "Contacts who did not read it",
+    "replied": "Contacts who replied",
+}
+AUDIENCES = [(name, AUDIENCE_LABELS.get(name, name)) for name in lifecycle.AUDIENCES]
 RATE_WINDOW = timedelta(hours=1)
 
 

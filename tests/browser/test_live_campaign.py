@@ -7,7 +7,9 @@ import pytest
 
 from campaigns.engine import staging
 from campaigns.models import Campaign
+from inbox.models import Conversation
 from tests.browser.conftest import LIVE_MPS, LIVE_NUMBERS
+from webhooks.models import WebhookEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -84,12 +86,14 @@ def test_marketer_answers_a_reply_and_the_customer_receives_it(
 ):
     staging.campaign_stage(world=live_meta.world_dict, owner=marketer, contacts=10)
     customer = staging.recipient(7).lstrip("+")
-    live_meta.inbound(
+    delivery = live_meta.inbound(
         phone_number_id=staging.phone_number_id(1),
         from_=customer,
         text="Is the offer still on?",
         name="Layla",
     )
+    assert delivery["webhook_status"] == 200
+    _wait_for_conversation(customer)
     page = logged_in_page
 
     page.goto(f"{live_server.url}/inbox/")
@@ -106,6 +110,16 @@ def test_marketer_answers_a_reply_and_the_customer_receives_it(
     assert received["text"]["body"] == "Yes, until Sunday!"
     page.locator(".bubble-out .ticks[aria-label=Read]").wait_for(timeout=20_000)
     screenshot(page, "live-inbox-reply")
+
+
+def _wait_for_conversation(wa_id: str) -> None:
+    deadline = time.monotonic() + SECONDS
+    while time.monotonic() < deadline:
+        if Conversation.objects.filter(wa_id=wa_id).exists():
+            return
+        time.sleep(0.2)
+    events = list(WebhookEvent.objects.values("id", "processed_at", "attempts", "error"))
+    raise AssertionError(f"the reply never reached the inbox; webhook deliveries: {events}")
 
 
 def _wait_for_text_message(simulator, to: str) -> dict:
