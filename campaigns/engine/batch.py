@@ -148,7 +148,7 @@ class Batch:
         if connection.in_atomic_block:
             _write(params)
         else:
-            self.writes.append(_writer().submit(_write, params))
+            self.writes.append(writer_thread().submit(_write, params))
 
     def settle(self) -> None:
         """Waits until every flush is in the database; raises what a write raised."""
@@ -173,7 +173,7 @@ class Batch:
 _writers: dict[int, ThreadPoolExecutor] = {}
 
 
-def _writer() -> ThreadPoolExecutor:
+def writer_thread() -> ThreadPoolExecutor:
     # One thread, so a slice's writes land in order; it keeps its own database connection.
     pid = os.getpid()
     if pid not in _writers:

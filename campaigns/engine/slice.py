@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
 from django.conf import settings
+from django.db import connection
 
 from campaigns.engine import redis as engine_redis
-from campaigns.engine.batch import Batch, payloads_store
+from campaigns.engine.batch import Batch, payloads_store, writer_thread
 from campaigns.engine.claims import Claimed, claims_release, contacts_claim
 from campaigns.engine.context import SenderContext, TemplateChoice
 from campaigns.engine.dispatch import sender_requeue
@@ -95,6 +96,8 @@ class Slice:
         self.stopped = False
         self.opt_outs: list[str] = []
         self.sent = 0
+        self.prefetching: Future | None = None
+        self.exhausted_pool = False
 
     def run(self) -> SliceResult:
         if not self.ctx.sending:
@@ -117,13 +120,35 @@ class Slice:
         return SliceResult(again=not self.stopped, sent=self.sent)
 
     def _claim_more(self) -> int:
+        claimed = self._claim_prepared()
+        self.queue.extend(claimed)
+        return len(claimed)
+
+    def _claim_prepared(self) -> list[Claimed]:
         claimed = contacts_claim(
             campaign_id=self.ctx.campaign_id, sender_id=self.ctx.sender_id, limit=self.chunk
         )
         self.exhausted_pool = len(claimed) < self.chunk
         self._prepare(claimed)
-        self.queue.extend(claimed)
-        return len(claimed)
+        return claimed
+
+    def _prefetch_job(self) -> list[Claimed]:
+        with statements_counted():
+            return self._claim_prepared()
+
+    def _prefetch(self, *, sending: bool) -> None:
+        """Claims and prepares the next chunk on the writer thread while this one is sent, so
+        the send loop never stalls on the database."""
+        if self.prefetching is not None and (self.prefetching.done() or not self.queue):
+            self.queue.extend(self.prefetching.result())
+            self.prefetching = None
+        if not sending or self.prefetching is not None or self.exhausted_pool:
+            return
+        if len(self.queue) < self.chunk:
+            if connection.in_atomic_block:
+                self._claim_more()
+            else:
+                self.prefetching = writer_thread().submit(self._prefetch_job)
 
     def _prepare(self, claimed: list[Claimed]) -> None:
         """Builds and stores every claimed contact's payload before anything is sent: a worker
@@ -151,14 +176,15 @@ class Slice:
     def _loop(self) -> None:
         deadline = time.monotonic() + settings.ENGINE_SLICE_SECONDS
         flushed = time.monotonic()
-        while self.queue or self.in_flight:
+        while True:
             pause = 0.05
             sending = not self.stopped and time.monotonic() < deadline
-            if sending and len(self.queue) < self.chunk // 2 and not self.exhausted_pool:
-                self._claim_more()
+            self._prefetch(sending=sending)
+            if not (self.queue or self.in_flight or self.prefetching):
+                break
             if self.queue and sending:
                 pause = self._submit_granted()
-            elif not self.in_flight:
+            elif not self.in_flight and not self.prefetching:
                 break
             if self.in_flight:
                 self._settle_done(pause)
@@ -368,6 +394,8 @@ class Slice:
         from campaigns.services.failures import campaigns_pause_if_exhausted
         from campaigns.services.optouts import optout_record
 
+        if self.prefetching is not None:
+            self.queue.extend(self.prefetching.result())
         for contact in self.queue:
             self.batch.add_released(contact)
         self.queue.clear()
