@@ -13,10 +13,13 @@ from campaigns.services.statuses import StatusUpdate
 from inbox.services.ingest import IncomingMessage
 from templates_app.services.events import AssetEvent
 
-TEMPLATE_FIELDS = {
-    "message_template_status_update",
-    "template_category_update",
-    "message_template_quality_update",
+# Field name → the ParsedBatch list its events go to.
+ASSET_FIELDS = {
+    "message_template_status_update": "template_events",
+    "template_category_update": "template_events",
+    "message_template_quality_update": "template_events",
+    "phone_number_quality_update": "phone_events",
+    "account_update": "account_events",
 }
 
 
@@ -62,19 +65,16 @@ def delivery_parse(body: bytes, *, into: ParsedBatch) -> None:
 
 
 def _change_parse(name, value, waba_id, occurred_at, into: ParsedBatch) -> None:
-    event = AssetEvent(waba_id=waba_id, field=name, value=value, occurred_at=occurred_at)
     if name == "messages":
         _messages_value_parse(value, into)
-    elif name in TEMPLATE_FIELDS:
-        into.template_events.append(event)
-    elif name == "phone_number_quality_update":
-        into.phone_events.append(event)
-    elif name == "account_update":
-        into.account_events.append(event)
+    elif name in ASSET_FIELDS:
+        event = AssetEvent(waba_id=waba_id, field=name, value=value, occurred_at=occurred_at)
+        getattr(into, ASSET_FIELDS[name]).append(event)
     elif name != "user_preferences":
         into.ignored[name or "(no field)"] += 1
     # Meta files user_preferences under its own field and, in some versions, under messages.
-    _preferences_parse(value, into)
+    if "user_preferences" in value:
+        _preferences_parse(value, into)
 
 
 def _messages_value_parse(value: dict, into: ParsedBatch) -> None:
