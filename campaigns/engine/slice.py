@@ -29,6 +29,7 @@ from campaigns.engine.metrics import sent_add, statements_counted
 from campaigns.engine.pacing import Pacer
 from campaigns.engine.progress import campaign_complete_if_done, next_wake_s
 from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
+from campaigns.models import CampaignSender
 from titanflow.whatsapp.client import GraphClient, shared_pool
 from titanflow.whatsapp.errors import MetaAPIError
 from titanflow.whatsapp.payloads import MissingVariableError
@@ -65,6 +66,8 @@ def sender_run_slice(*, campaign_id: int, sender_id: int) -> SliceResult:
         with statements_counted():
             result = Slice(campaign_id=campaign_id, sender_id=sender_id).run()
         sent_add(result.sent)
+    except CampaignSender.DoesNotExist:
+        return SliceResult(again=False)  # the campaign was deleted while its slice waited
     finally:
         redis.eval(_UNLOCK, 1, lock, token)
     if result.again:

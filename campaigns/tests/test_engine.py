@@ -297,3 +297,13 @@ def test_a_slice_queues_the_next_one_while_work_remains_and_only_one(
     assert engine_settings == [(campaign.pk, sender.pk, 0)]
     assert queued_again == 0
     assert CampaignSender.objects.get(pk=sender.pk).state == "active"
+
+
+def test_a_slice_for_a_deleted_campaign_ends_quietly(marketer):
+    campaign = campaign_launch(
+        campaign=campaign_stage(world=world_dict(numbers=1), owner=marketer, contacts=1)
+    )
+    sender_id = campaign.senders.get().pk
+    campaign.delete()
+
+    assert sender_run_slice(campaign_id=campaign.pk, sender_id=sender_id).again is False
