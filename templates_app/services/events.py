@@ -119,11 +119,12 @@ def _template_status(template: MessageTemplate, event: AssetEvent) -> bool:
 
 
 def _status_reason(value: dict) -> str:
-    reason = str(value.get("reason") or "")
-    info = value.get("rejection_info") or value.get("other_info") or {}
-    detail = info.get("reason") or info.get("description") if isinstance(info, dict) else ""
-    parts = [p for p in (reason if reason != "NONE" else "", detail or "") if p]
-    return " — ".join(parts)
+    """Meta's reason code, then its explanation when it sends one ("NONE" means none)."""
+    parts = [str(value.get("reason") or "")]
+    info = value.get("rejection_info") or value.get("other_info")
+    if isinstance(info, dict):
+        parts.append(str(info.get("reason") or info.get("description") or ""))
+    return " — ".join(p for p in parts if p and p != "NONE")
 
 
 def _template_category(template: MessageTemplate, event: AssetEvent) -> bool:
