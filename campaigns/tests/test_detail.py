@@ -62,7 +62,7 @@ def test_running_campaign_polls_and_finished_one_stops(marketer_client):
     final = marketer_client.get(_url(done), headers=LIVE_FRAGMENT).content.decode()
 
     assert polled.lstrip().startswith('<section id="campaign-live" hx-get=')
-    assert 'hx-trigger="every 3s"' in polled
+    assert 'hx-trigger="every 3s' in polled
     assert "<h1>" not in polled
     assert "hx-trigger" not in final
 
