@@ -185,5 +185,14 @@ def test_send_rate_counts_messages_per_minute(marketer_client):
     assert len(data["labels"]) == 3
 
 
+def test_an_importing_campaign_shows_how_far_the_import_got(marketer_client):
+    campaign = CampaignFactory(
+        status=Campaign.Status.IMPORTING, import_rows_done=1500, import_rows_estimate=10000
+    )
+    html = marketer_client.get(_url(campaign), headers=LIVE_FRAGMENT).content.decode()
+    assert "1,500 rows of about 10,000" in html
+    assert 'hx-trigger="every 3s' in html
+
+
 def test_unknown_campaign_is_404(marketer_client):
     assert marketer_client.get("/campaigns/999999/").status_code == 404
