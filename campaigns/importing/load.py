@@ -53,6 +53,8 @@ def import_run(*, campaign_id: int, on_progress: Callable[[int, int], None] | No
             return
         except ImportFileError as exc:
             _fail(campaign, str(exc))
+        except FileNotFoundError:
+            _fail(campaign, "The uploaded file is gone; upload the list again.")
         except Exception:
             logger.exception("import of campaign %s failed", campaign_id)
             _fail(campaign, "The import stopped on an unexpected error; retry it.")

@@ -320,3 +320,14 @@ def test_an_unreadable_row_fails_the_import_with_its_row_number(draft):
     assert campaign.status == Campaign.Status.FAILED
     assert "Row 12" in campaign.import_error
     assert not Contact.objects.filter(campaign=campaign).exists()
+
+
+def test_a_vanished_upload_fails_with_a_clear_reason(draft):
+    import_start(campaign=draft, uploaded_file=SimpleUploadedFile("c.csv", csv_bytes(ROWS)))
+    os.remove(draft.source_file.path)
+
+    import_run(campaign_id=draft.pk)
+
+    draft.refresh_from_db()
+    assert draft.status == Campaign.Status.FAILED
+    assert draft.import_error == "The uploaded file is gone; upload the list again."
