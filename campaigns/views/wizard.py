@@ -113,7 +113,8 @@ def _columns_step(request, campaign: Campaign):
         except ImportFileError as exc:
             messages.error(request, str(exc))
         return redirect(_step_url(campaign, "columns"))
-    context = {"reasons": REASON_TEXT, "report": campaign.import_report or {}}
+    report = campaign.import_report or {}
+    context = {"report": report, "skips": _skip_rows(report.get("skipped", {}))}
     if request.htmx and request.htmx.target == "import-progress":
         return render(
             request, "campaigns/wizard/columns.html#progress", {"campaign": campaign, **context}
@@ -185,9 +186,14 @@ def _review_step(request, campaign: Campaign):
         "review": setup.campaign_review(campaign=campaign),
         "error": error,
         "default_tz": settings.TIME_ZONE,
-        "reasons": REASON_TEXT,
+        "skips": _skip_rows((campaign.import_report or {}).get("skipped", {})),
     }
     return _render(request, campaign, "review", context, status=400 if error else 200)
+
+
+def _skip_rows(counts: dict) -> list[tuple[str, str, int]]:
+    """(reason, explanation, count) in a stable order (jsonb does not keep key order)."""
+    return [(reason, text, counts.get(reason, 0)) for reason, text in REASON_TEXT.items()]
 
 
 def _schedule_from_post(data) -> object:
