@@ -14,7 +14,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from campaigns.importing import ImportFileError, import_start
+from campaigns.importing import ImportFileError, import_enqueue, import_start
 from campaigns.importing.export import skipped_rows_csv
 from campaigns.models import Campaign
 from campaigns.services import setup
@@ -62,6 +62,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             name: reverse(route, kwargs=kwargs, request=request)
             for name, route in (
                 ("contacts", "api-campaign-contacts"),
+                ("reimport", "api-campaign-reimport"),
                 ("import_report", "api-campaign-import-report"),
                 ("skipped_csv", "api-campaign-skipped-csv"),
                 ("senders", "api-campaign-senders"),
@@ -76,6 +77,11 @@ class CampaignSerializer(serializers.ModelSerializer):
             return setup.campaign_create(owner=self.context["request"].user, **validated_data)
         except setup.SetupError as exc:
             raise serializers.ValidationError({"name": [str(exc)]}) from exc
+
+
+class ColumnsSerializer(serializers.Serializer):
+    phone_column = serializers.CharField()
+    name_column = serializers.CharField(required=False, default="", allow_blank=True)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -154,6 +160,7 @@ class CampaignViewSet(
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -162,6 +169,18 @@ class CampaignViewSet(
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     queryset = Campaign.objects.order_by("-created_at", "-id")
+
+    def perform_update(self, serializer):
+        campaign = serializer.instance
+        data = serializer.validated_data
+        try:
+            setup.campaign_update(
+                campaign=campaign,
+                name=data.get("name", campaign.name),
+                dedup_days=data.get("dedup_days", campaign.dedup_days),
+            )
+        except (setup.SetupError, ImportFileError) as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
 
     def perform_destroy(self, instance):
         try:
@@ -191,6 +210,19 @@ class CampaignViewSet(
             )
         except ImportFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        return Response(ImportReportSerializer(campaign).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ColumnsSerializer, responses={202: ImportReportSerializer})
+    @action(detail=True, methods=["post"], url_path="reimport", url_name="reimport")
+    def reimport(self, request, pk=None):
+        """Import the stored list again with other columns, or retry a failed import."""
+        campaign = self.get_object()
+        body = ColumnsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            import_enqueue(campaign=campaign, **body.validated_data)
+        except ImportFileError as exc:
+            raise serializers.ValidationError({"phone_column": [str(exc)]}) from exc
         return Response(ImportReportSerializer(campaign).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=ImportReportSerializer)

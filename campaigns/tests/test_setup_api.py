@@ -151,3 +151,33 @@ def test_a_file_without_phones_is_a_clear_400(api, marketer):
 
     assert response.status_code == 400
     assert "No phone column" in response.json()["file"][0]
+
+
+def test_a_draft_is_renamed_and_reimported_with_another_phone_column(api, marketer):
+    campaign = CampaignFactory(owner=marketer, status="draft")
+    api.post(
+        f"/api/campaigns/{campaign.pk}/contacts/",
+        {"file": SimpleUploadedFile("list.csv", LIST), "phone_column": "name"},
+        format="multipart",
+    )
+    import_run(campaign_id=campaign.pk)
+    assert api.get(f"/api/campaigns/{campaign.pk}/import-report/").json()["report"]["valid"] == 0
+
+    renamed = api.patch(f"/api/campaigns/{campaign.pk}/", {"name": "Renamed"}, format="json")
+    again = api.post(
+        f"/api/campaigns/{campaign.pk}/reimport/", {"phone_column": "phone"}, format="json"
+    )
+    import_run(campaign_id=campaign.pk)
+
+    assert renamed.json()["name"] == "Renamed"
+    assert again.status_code == 202
+    report = api.get(f"/api/campaigns/{campaign.pk}/import-report/").json()
+    assert report["report"]["valid"] == 2
+
+
+def test_a_running_campaign_cannot_be_renamed(api, marketer):
+    running = CampaignFactory(owner=marketer, status="running")
+    response = api.patch(f"/api/campaigns/{running.pk}/", {"name": "x"}, format="json")
+
+    assert response.status_code == 400
+    assert "only a draft" in response.json()["detail"]
