@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, reset_queries
 from django.utils import timezone
 
 from campaigns.engine.metrics import statements_counted
@@ -185,6 +185,13 @@ def writer_thread() -> ThreadPoolExecutor:
 def _write(params: dict) -> None:
     with statements_counted(), connection.cursor() as cursor:
         cursor.execute(_FLUSH, params)
+    forget_queries()
+
+
+def forget_queries() -> None:
+    # With DEBUG on Django keeps every query (9,000 of them, each carrying a flush's JSON) per
+    # thread; no request or task boundary ever clears the writer thread's, so do it here.
+    reset_queries()
 
 
 def _json(rows: list[dict]) -> str:

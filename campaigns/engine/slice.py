@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from campaigns.engine import redis as engine_redis
-from campaigns.engine.batch import Batch, payloads_store, writer_thread
+from campaigns.engine.batch import Batch, forget_queries, payloads_store, writer_thread
 from campaigns.engine.claims import Claimed, claims_release, contacts_claim
 from campaigns.engine.context import SenderContext, TemplateChoice
 from campaigns.engine.dispatch import sender_requeue
@@ -70,6 +70,7 @@ def sender_run_slice(*, campaign_id: int, sender_id: int) -> SliceResult:
         return SliceResult(again=False)  # the campaign was deleted while its slice waited
     finally:
         redis.eval(_UNLOCK, 1, lock, token)
+        forget_queries()
     if result.again:
         sender_requeue(campaign_id=campaign_id, sender_id=sender_id, countdown=result.countdown)
     return result
@@ -137,7 +138,9 @@ class Slice:
 
     def _prefetch_job(self) -> list[Claimed]:
         with statements_counted():
-            return self._claim_prepared()
+            claimed = self._claim_prepared()
+        forget_queries()
+        return claimed
 
     def _prefetch(self, *, sending: bool) -> None:
         """Claims and prepares the next chunk on the writer thread while this one is sent, so

@@ -134,9 +134,8 @@ class Command(BaseCommand):
 
 
 def _env() -> dict:
-    return processes.child_env(
-        ENGINE_COUNT_STATEMENTS="true", TITANFLOW_READ_DOTENV="true", LOG_LEVEL="WARNING"
-    )
+    # Production settings: DEBUG keeps every query in memory and would hide a real leak.
+    return processes.child_env(ENGINE_COUNT_STATEMENTS="true", DEBUG="false", LOG_LEVEL="WARNING")
 
 
 def _bench_user():
