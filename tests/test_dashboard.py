@@ -96,7 +96,7 @@ def test_polling_returns_only_the_running_fragment(marketer_client, django_asser
 
 
 def test_number_health_shows_quality_rate_and_exhausted_senders(marketer_client):
-    account = AccountFactory(name="Demo Retail")
+    account = AccountFactory(name="Demo Retail", health="restricted")
     red = PhoneFactory(account=account, display_phone_number="+971 50 111", quality_rating="RED")
     PhoneFactory(account=account, display_phone_number="+971 50 222", quality_rating="GREEN")
     SenderFactory(
@@ -117,7 +117,8 @@ def test_number_health_shows_quality_rate_and_exhausted_senders(marketer_client)
     red_row = html[html.index("+971 50 111") : html.index("</tr>", html.index("+971 50 111"))]
     assert 'badge badge-red">RED' in red_row
     assert '<span class="badge badge-red">1</span>' in red_row
-    assert '<td class="num">2</td>' in red_row
+    assert "Restricted by Meta" in red_row
+    assert '<td class="num hide-sm">2</td>' in red_row
 
 
 def test_dashboard_query_count_does_not_grow_with_data(marketer_client, django_assert_num_queries):
