@@ -322,3 +322,14 @@ def test_each_step_pins_its_queries(
     with django_assert_num_queries(queries):
         response = marketer_client.get(url(campaign, step))
     assert response.status_code == 200
+
+
+def test_boosted_form_errors_come_back_swappable(marketer_client, imported, phone_with_templates):
+    phone, _, second = phone_with_templates
+    sender = SenderFactory(campaign=imported, phone=phone)
+    SenderTemplateFactory(sender=sender, template=second, position=0)
+
+    response = marketer_client.post(url(imported, "mapping"), {}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200  # htmx swaps only 2xx answers
+    assert "Choose a column or type a text" in response.content.decode()

@@ -26,6 +26,11 @@ from campaigns.views import wizard_steps as steps
 PAGE_SIZE = 25
 
 
+def _refused(request) -> int:
+    # htmx does not swap 4xx answers, and boosted forms must show their errors.
+    return 200 if request.htmx else 400
+
+
 def _step_url(campaign: Campaign, step: str) -> str:
     return reverse("campaign-wizard", kwargs={"pk": campaign.pk, "step": step})
 
@@ -55,7 +60,7 @@ def campaign_new(request):
         )
     except setup.SetupError as exc:
         context = {"error": str(exc), "values": request.POST}
-        return render(request, "campaigns/wizard/new.html", context, status=400)
+        return render(request, "campaigns/wizard/new.html", context, status=_refused(request))
     return _upload_and_continue(request, campaign)
 
 
@@ -98,7 +103,7 @@ def _upload_step(request, campaign: Campaign):
         )
     except (setup.SetupError, ImportFileError) as exc:
         context = {"error": str(exc), "values": request.POST}
-        return _render(request, campaign, "upload", context, status=400)
+        return _render(request, campaign, "upload", context, status=_refused(request))
     return _upload_and_continue(request, campaign)
 
 
@@ -168,7 +173,9 @@ def _mapping_step(request, campaign: Campaign):
         else:
             return redirect(_step_url(campaign, "review"))
     context = {"templates": steps.mapping_rows(campaign, errors)}
-    return _render(request, campaign, "mapping", context, status=400 if errors else 200)
+    return _render(
+        request, campaign, "mapping", context, status=_refused(request) if errors else 200
+    )
 
 
 def _review_step(request, campaign: Campaign):
@@ -188,7 +195,7 @@ def _review_step(request, campaign: Campaign):
         "default_tz": settings.TIME_ZONE,
         "skips": _skip_rows((campaign.import_report or {}).get("skipped", {})),
     }
-    return _render(request, campaign, "review", context, status=400 if error else 200)
+    return _render(request, campaign, "review", context, status=_refused(request) if error else 200)
 
 
 def _skip_rows(counts: dict) -> list[tuple[str, str, int]]:
