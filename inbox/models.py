@@ -1,5 +1,8 @@
+from datetime import datetime, timedelta
+
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from campaigns.models import Message
 from templates_app.models import PhoneNumber
@@ -30,6 +33,9 @@ class ConversationQuerySet(models.QuerySet):
 class Conversation(models.Model):
     """The thread between one of our numbers and one WhatsApp user."""
 
+    # Meta accepts free-form messages only this long after the customer last wrote.
+    REPLY_WINDOW = timedelta(hours=24)
+
     phone = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="conversations")
     wa_id = models.CharField(max_length=32, help_text="The user's WhatsApp id (their number)")
     user_id = models.CharField(
@@ -56,6 +62,17 @@ class Conversation(models.Model):
 
     def __str__(self):
         return f"{self.wa_id} ↔ {self.phone}"
+
+    @property
+    def reply_window_closes_at(self) -> datetime | None:
+        if self.last_inbound_at is None:
+            return None
+        return self.last_inbound_at + self.REPLY_WINDOW
+
+    @property
+    def reply_window_open(self) -> bool:
+        closes_at = self.reply_window_closes_at
+        return closes_at is not None and closes_at > timezone.now()
 
 
 class InboxMessage(models.Model):

@@ -8,12 +8,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox.models import Conversation
-from inbox.services.replies import (
-    ReplyError,
-    conversation_reply,
-    conversation_window_closes_at,
-    conversation_window_open,
-)
+from inbox.services.replies import ReplyError, conversation_reply
 
 CONVERSATIONS_PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
@@ -82,6 +77,4 @@ def _thread_context(request, conversation: Conversation) -> dict:
         "conversation": conversation,
         "page": page,
         "thread": list(reversed(page.object_list)),
-        "window_open": conversation_window_open(conversation=conversation),
-        "window_closes_at": conversation_window_closes_at(conversation=conversation),
     }

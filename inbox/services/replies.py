@@ -1,7 +1,5 @@
 """Answering a customer from the inbox: free-form text inside WhatsApp's 24-hour window."""
 
-from datetime import datetime, timedelta
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -10,8 +8,6 @@ from titanflow.whatsapp.client import graph_client
 from titanflow.whatsapp.errors import AmbiguousSendError, MetaAPIError, TransportError
 from titanflow.whatsapp.payloads import encode_payload
 
-# Meta accepts free-form messages only this long after the customer last wrote.
-REPLY_WINDOW = timedelta(hours=24)
 MAX_TEXT_LENGTH = 4096
 PREVIEW_LENGTH = 200
 
@@ -22,17 +18,6 @@ class ReplyError(Exception):
 
 class ReplyWindowClosed(ReplyError):
     pass
-
-
-def conversation_window_closes_at(*, conversation: Conversation) -> datetime | None:
-    if conversation.last_inbound_at is None:
-        return None
-    return conversation.last_inbound_at + REPLY_WINDOW
-
-
-def conversation_window_open(*, conversation: Conversation) -> bool:
-    closes_at = conversation_window_closes_at(conversation=conversation)
-    return closes_at is not None and closes_at > timezone.now()
 
 
 def conversation_reply(*, conversation: Conversation, text: str, user) -> InboxMessage:
@@ -55,7 +40,7 @@ def _check_reply(conversation: Conversation, text: str) -> None:
         raise ReplyError("Write a message before sending.")
     if len(text) > MAX_TEXT_LENGTH:
         raise ReplyError(f"WhatsApp messages are at most {MAX_TEXT_LENGTH} characters long.")
-    if not conversation_window_open(conversation=conversation):
+    if not conversation.reply_window_open:
         raise ReplyWindowClosed(
             "More than 24 hours have passed since this customer last wrote, so WhatsApp only "
             "allows approved templates now. Start a campaign to reach them again."
