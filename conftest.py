@@ -9,6 +9,12 @@ from django.contrib.auth.models import Group
 SHARED = Path(__file__).resolve().parent.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashers take ~0.3 s a user by design; tests create many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def shared_dir():
     """The engineers' shared folder with Meta's real payloads; absent on a user's machine."""
