@@ -101,6 +101,7 @@ class Slice:
         self.opt_outs: list[str] = []
         self.sent = 0
         self.prefetching: Future | None = None
+        self.claimed_up_to = 0
         self.exhausted_pool = False
 
     def run(self) -> SliceResult:
@@ -129,11 +130,23 @@ class Slice:
         return len(claimed)
 
     def _claim_prepared(self) -> list[Claimed]:
-        claimed = contacts_claim(
-            campaign_id=self.ctx.campaign_id, sender_id=self.ctx.sender_id, limit=self.chunk
-        )
+        claimed = self._claim(limit=self.chunk, after=self.claimed_up_to)
+        if len(claimed) < self.chunk and self.claimed_up_to:
+            # Contacts returned to the pool behind us (retries, other numbers' releases).
+            claimed += self._claim(limit=self.chunk - len(claimed), after=0)
         self.exhausted_pool = len(claimed) < self.chunk
         self._prepare(claimed)
+        return claimed
+
+    def _claim(self, *, limit: int, after: int) -> list[Claimed]:
+        claimed = contacts_claim(
+            campaign_id=self.ctx.campaign_id,
+            sender_id=self.ctx.sender_id,
+            limit=limit,
+            after=after,
+        )
+        if claimed:
+            self.claimed_up_to = max(self.claimed_up_to, claimed[-1].id)
         return claimed
 
     def _prefetch_job(self) -> list[Claimed]:
