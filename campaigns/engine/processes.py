@@ -1,5 +1,5 @@
 """Real processes for the end-to-end tests and the benchmark: Celery workers, the Meta simulator
-and gunicorn, each started on loopback with its own environment and stopped by its own pid."""
+and the web server, each started on loopback with its own environment and stopped by its own pid."""
 
 import contextlib
 import os
@@ -17,6 +17,8 @@ from urllib.parse import quote
 from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
+# Threads per web worker for the blocking WSGI app, as in the Procfile.
+WEB_BLOCKING_THREADS = 4
 
 
 def database_url() -> str:
@@ -145,20 +147,26 @@ def simulator_start(*, env: dict, world_file: str, **options) -> tuple[Process, 
     return process, url
 
 
-def gunicorn_start(*, env: dict, workers: int = 2) -> tuple[Process, str]:
+def web_start(*, env: dict, workers: int = 2) -> tuple[Process, str]:
+    """The web server as the Procfile runs it (Granian serving the WSGI app)."""
     port = free_port()
     args = [
         sys.executable,
         "-m",
-        "gunicorn",
-        "titanflow.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
+        "granian",
+        "--interface",
+        "wsgi",
+        "titanflow.wsgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--workers",
         str(workers),
-        "--threads",
-        "4",
+        "--blocking-threads",
+        str(WEB_BLOCKING_THREADS),
     ]
-    process = Process(args, env=env, name="gunicorn")
-    process.wait_for(r"Booting worker", timeout=30)
+    process = Process(args, env=env, name="web")
+    # The workers share one socket: whichever is up answers while the last one starts.
+    process.wait_for(rf"Started worker-{workers}\b", timeout=30)
     return process, f"http://127.0.0.1:{port}"
