@@ -35,8 +35,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Tests keep to their own Redis database: a `make run` on the same machine neither takes their
+# Celery tasks nor loses its queue and pacing keys to their clean-ups.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
 pytest: $(VENV)/.installed
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) manage.py bench $(BENCH_ARGS)
