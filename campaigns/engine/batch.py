@@ -5,16 +5,24 @@ every such CTE to completion whether or not the outer statement reads it).
 """
 
 import json
+import logging
 import os
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, reset_queries
+from django.db import OperationalError, connection, reset_queries
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from campaigns.engine.metrics import statements_counted
+
+logger = logging.getLogger(__name__)
+
+FLUSH_ATTEMPTS = 5
+FLUSH_RETRY_PAUSE_S = 0.05
 
 # Rows travel as ONE JSON document read by json_to_recordset: psycopg's client-side escaping of
 # text arrays full of JSON payloads cost more CPU than the sends themselves (measured).
@@ -183,8 +191,20 @@ def writer_thread() -> ThreadPoolExecutor:
 
 
 def _write(params: dict) -> None:
-    with statements_counted(), connection.cursor() as cursor:
-        cursor.execute(_FLUSH, params)
+    for attempt in range(1, FLUSH_ATTEMPTS + 1):
+        try:
+            with statements_counted(), connection.cursor() as cursor:
+                cursor.execute(_FLUSH, params)
+            break
+        except OperationalError as exc:
+            # A deadlock or serialization failure rolled the statement back whole, so running
+            # it again is safe. Giving up instead would leave contacts that Meta accepted
+            # claimed, and the lease reaper would send them a second time.
+            retryable = isinstance(exc.__cause__, (DeadlockDetected, SerializationFailure))
+            if not retryable or connection.in_atomic_block or attempt == FLUSH_ATTEMPTS:
+                raise
+            logger.warning("flush attempt %s failed (%s); trying again", attempt, exc.__cause__)
+            time.sleep(FLUSH_RETRY_PAUSE_S * attempt)
     forget_queries()
 
 

@@ -111,7 +111,7 @@ def _import(campaign: Campaign, on_progress) -> None:
                 _prepare(campaign)
                 rows = _copy_contacts(campaign.pk, table, indexes, progress)
                 _mark_skips(campaign)
-                locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+                locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
                 if locked.status != Campaign.Status.IMPORTING or locked.source_file.name != source:
                     raise _Superseded
                 _finish(locked, rows=rows, details=table.details, header=table.header)

@@ -178,7 +178,7 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", user=None) -> Campai
 def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
     """Re-activates exhausted numbers (they may be healthy again) and sends on."""
     with transaction.atomic():
-        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         if locked.status != Campaign.Status.PAUSED:
             raise CampaignStateError(
                 f"This campaign is {locked.get_status_display().lower()}; "
@@ -232,7 +232,7 @@ def campaign_cancel(*, campaign: Campaign, user=None) -> Campaign:
 def campaign_retry_failed(*, campaign: Campaign, user=None) -> int:
     """Puts failed contacts back in the queue; returns how many."""
     with transaction.atomic():
-        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         if locked.status not in RETRYABLE:
             raise CampaignStateError(
                 f"This campaign is {locked.get_status_display().lower()}; "

@@ -75,7 +75,12 @@ def template_events_apply(*, events: list[AssetEvent]) -> list[int]:
 
 def _template_for(event: AssetEvent) -> MessageTemplate | None:
     value = event.value
-    templates = MessageTemplate.objects.select_for_update().filter(account__waba_id=event.waba_id)
+    # FOR NO KEY UPDATE: serialises the writers of these rows without blocking the foreign-key
+    # checks of the messages the engine is inserting meanwhile (a plain FOR UPDATE deadlocked
+    # with the engine's flush, which then had to be retried).
+    templates = MessageTemplate.objects.select_for_update(no_key=True).filter(
+        account__waba_id=event.waba_id
+    )
     meta_id = str(value.get("message_template_id") or "")
     found = templates.filter(meta_template_id=meta_id).order_by("id").first() if meta_id else None
     if found is None and value.get("message_template_name"):

@@ -93,7 +93,7 @@ def _known_templates(account: WhatsAppAccount) -> dict[str, _Known]:
     """The account's rows by "name|language" and by "id:<Meta id>", locked against webhooks."""
     names = [*_Known.__dataclass_fields__, "meta_template_id"]
     rows = (
-        MessageTemplate.objects.select_for_update()
+        MessageTemplate.objects.select_for_update(no_key=True)
         .filter(account=account)
         .order_by("id")
         .values(*names)
