@@ -1,13 +1,17 @@
 """Posting signed webhooks to TitanFlow, off the request path, the way Meta does.
 
-Status notes are timed with `loop.call_later` (cheaper than a task per message) and land in a
-queue when their moment comes. One batcher forms deliveries of up to `statuses_per_delivery`
-notes; at most `webhook_concurrency` deliveries are in flight over one keep-alive session.
+Posting runs on its own event loop in its own thread, as Meta's webhook senders are not its API
+servers: busy answering sends, one shared loop posted a third of the webhooks it owed and
+measured its own lag as TitanFlow's answer time. Status notes are timed with `loop.call_later`
+(cheaper than a task per message) and land in a queue when their moment comes. One batcher forms
+deliveries of up to `statuses_per_delivery` notes; at most `webhook_concurrency` deliveries are
+in flight over one keep-alive session.
 """
 
 import asyncio
 import json
 import random
+import threading
 import time
 from collections import Counter, deque
 
@@ -26,12 +30,20 @@ class WebhookPoster:
         self.options = options
         self.rng = rng
         self.enabled = bool(options.webhook_url and options.app_secret)
-        self.pending = 0  # statuses scheduled and not yet posted or given up
+        # Each written by one thread only: scheduled by the API's, settled by the poster's.
+        self._scheduled = self._settled = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._queue: asyncio.Queue[StatusNote] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._batcher: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
         self.reset_counters()
+
+    @property
+    def pending(self) -> int:
+        """Statuses scheduled and not yet posted or given up."""
+        return self._scheduled - self._settled
 
     def reset_counters(self) -> None:
         self.posted = self.failed = self.statuses_posted = self.duplicates = self.dropped = 0
@@ -41,13 +53,33 @@ class WebhookPoster:
     async def start(self) -> None:
         if not self.enabled:
             return
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="webhook-poster", daemon=True
+        )
+        self._thread.start()
+        await self._on_poster_loop(self._open())
+
+    async def close(self) -> None:
+        if self._loop is None:
+            return
+        await self._on_poster_loop(self._shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    async def _on_poster_loop(self, coroutine):
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
+
+    async def _open(self) -> None:
         self._queue = asyncio.Queue()
         connector = aiohttp.TCPConnector(limit=self.options.webhook_concurrency)
         timeout = aiohttp.ClientTimeout(total=self.options.webhook_timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         self._batcher = asyncio.create_task(self._form_batches())
 
-    async def close(self) -> None:
+    async def _shutdown(self) -> None:
         tasks = [*self._in_flight, *([self._batcher] if self._batcher else [])]
         for task in tasks:
             task.cancel()
@@ -59,23 +91,27 @@ class WebhookPoster:
 
     def schedule(self, notes: list[StatusNote]) -> None:
         """Post each note after its stage delay; `notes` are one message's stages, in order."""
-        if not self.enabled or not notes:
+        if not self.enabled or not notes or self._loop is None:
             return
         if self.options.shuffle:
             self.rng.shuffle(notes)
-        loop = asyncio.get_running_loop()
         low, high = self.options.stage_delay_ms
-        delay = 0.0
-        for note in notes:
+        delays, delay = [], 0.0
+        for _ in notes:
             delay += self.rng.uniform(low, high) / 1000
-            loop.call_later(delay, self._queue.put_nowait, note)
-        self.pending += len(notes)
+            delays.append(delay)
+        self._scheduled += len(notes)
+        self._loop.call_soon_threadsafe(self._schedule_here, notes, delays)
+
+    def _schedule_here(self, notes: list[StatusNote], delays: list[float]) -> None:
+        for note, delay in zip(notes, delays, strict=True):
+            self._loop.call_later(delay, self._queue.put_nowait, note)
 
     async def post_now(self, payload: dict) -> int | None:
         """Post one event delivery at once; the receiver's HTTP status (None if unreachable)."""
-        if not self.enabled:
+        if not self.enabled or self._loop is None:
             return None
-        return await self._post(_encode(payload))
+        return await self._on_poster_loop(self._post(_encode(payload)))
 
     async def _form_batches(self) -> None:
         slots = asyncio.Semaphore(self.options.webhook_concurrency)
@@ -110,7 +146,7 @@ class WebhookPoster:
                     self.duplicates += 1
                     await self._post(body)
         finally:
-            self.pending -= len(batch)
+            self._settled += len(batch)
             slots.release()
 
     async def _post_with_retries(self, body: bytes) -> int | None:
@@ -151,7 +187,7 @@ class WebhookPoster:
             self.failed_by_status[str(status)] += 1
 
     def stats(self) -> dict:
-        ordered = sorted(self.latencies_ms)
+        ordered = sorted(self.latencies_ms.copy())  # the poster thread appends meanwhile
         return {
             "enabled": self.enabled,
             "posted": self.posted,
