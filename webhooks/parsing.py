@@ -4,10 +4,11 @@ Every entry, change, status and message is visited; a field or type TitanFlow do
 counted in `ignored` and otherwise left alone (the raw delivery stays stored for audit and replay).
 """
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import orjson
 
 from campaigns.services.statuses import StatusUpdate
 from inbox.services.ingest import IncomingMessage
@@ -50,7 +51,7 @@ class ParsedBatch:
 def delivery_parse(body: bytes, *, into: ParsedBatch) -> None:
     """Adds everything in one delivery to `into`; raises InvalidDelivery for a non-JSON body."""
     try:
-        data = json.loads(body)
+        data = orjson.loads(body)  # a third of json.loads' time on Meta's small deliveries
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidDelivery(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
