@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from campaigns.engine.staging import bench_tables_vacuum
 from campaigns.models import Campaign
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from webhooks.models import WebhookEvent
@@ -152,3 +153,4 @@ def _cleanup(campaign: Campaign, tag: str, event_ids: list[int]) -> None:
     campaign.delete()
     WhatsAppAccount.objects.filter(waba_id=f"bench-{tag}").delete()
     get_user_model().objects.filter(pk=owner_id).delete()
+    bench_tables_vacuum()

@@ -248,3 +248,4 @@ def _stage_cleanup(*, after_event: int) -> None:
     if account is not None and not account.phones.filter(senders__isnull=False).exists():
         account.delete()
     WebhookEvent.objects.filter(pk__gt=after_event).delete()
+    staging.bench_tables_vacuum()
