@@ -13,6 +13,13 @@ from tests.factories import ContactFactory, SenderFactory, TemplateFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _writer_connection_closed():
+    yield
+    # The writer thread keeps its own connection, which would hold the test database open.
+    writer_thread().submit(connections.close_all).result()
+
+
 @pytest.fixture
 def failing_counter_update():
     """Makes the campaign counter UPDATE (the flush's last step) fail the first `n` times with
@@ -44,8 +51,6 @@ def failing_counter_update():
 
     install.runs = runs
     yield install
-    # The writer thread keeps its own connection, which would hold the test database open.
-    writer_thread().submit(connections.close_all).result()
     with connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER IF EXISTS flush_fail ON campaigns_campaign")
         cursor.execute("DROP FUNCTION IF EXISTS flush_fail()")
@@ -99,11 +104,8 @@ def test_a_template_event_in_progress_does_not_hold_up_the_engine_writing_messag
         field="message_template_status_update",
         value={"event": "PAUSED", "message_template_id": template.meta_template_id},
     )
-    try:
-        with transaction.atomic():
-            assert _template_for(event) == template  # holds the row lock until the block ends
-            # The engine's writer thread, on its own connection, as in a worker.
-            writer_thread().submit(_write, batch._params()).result(timeout=10)
-    finally:
-        writer_thread().submit(connections.close_all).result()
+    with transaction.atomic():
+        assert _template_for(event) == template  # holds the row lock until the block ends
+        # The engine's writer thread, on its own connection, as in a worker.
+        writer_thread().submit(_write, batch._params()).result(timeout=10)
     assert Message.objects.filter(campaign=campaign).count() == 3

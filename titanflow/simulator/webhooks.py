@@ -93,18 +93,16 @@ class WebhookPoster:
         """Post each note after its stage delay; `notes` are one message's stages, in order."""
         if not self.enabled or not notes or self._loop is None:
             return
+        self._scheduled += len(notes)
+        self._loop.call_soon_threadsafe(self._schedule_here, notes)
+
+    def _schedule_here(self, notes: list[StatusNote]) -> None:
         if self.options.shuffle:
             self.rng.shuffle(notes)
         low, high = self.options.stage_delay_ms
-        delays, delay = [], 0.0
-        for _ in notes:
+        delay = 0.0
+        for note in notes:
             delay += self.rng.uniform(low, high) / 1000
-            delays.append(delay)
-        self._scheduled += len(notes)
-        self._loop.call_soon_threadsafe(self._schedule_here, notes, delays)
-
-    def _schedule_here(self, notes: list[StatusNote], delays: list[float]) -> None:
-        for note, delay in zip(notes, delays, strict=True):
             self._loop.call_later(delay, self._queue.put_nowait, note)
 
     async def post_now(self, payload: dict) -> int | None:
