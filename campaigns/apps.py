@@ -5,12 +5,20 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self):
-        from campaigns.engine.dispatch import on_template_status_changed
+        from campaigns import signals
+        from campaigns.engine import dispatch
 
         # Celery's autodiscovery only looks at campaigns/tasks.py; the import task lives apart.
         from campaigns.importing import tasks  # noqa: F401
         from templates_app.signals import template_status_changed
 
         template_status_changed.connect(
-            on_template_status_changed, dispatch_uid="engine-template-status"
+            dispatch.on_template_status_changed, dispatch_uid="engine-template-status"
         )
+        for signal, receiver in (
+            (signals.campaign_wants_sending, dispatch.on_campaign_wants_sending),
+            (signals.campaign_scheduled, dispatch.on_campaign_scheduled),
+            (signals.sender_stopped, dispatch.on_sender_stopped),
+            (signals.engine_state_changed, dispatch.on_engine_state_changed),
+        ):
+            signal.connect(receiver, dispatch_uid=f"engine-{receiver.__name__}")

@@ -1,8 +1,19 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber
+
+
+class CampaignQuerySet(models.QuerySet):
+    def live(self):
+        """Campaigns that may still send: the dashboard, the engine and its reactions share it."""
+        return self.filter(status__in=Campaign.LIVE)
+
+    def running(self):
+        return self.filter(status=Campaign.Status.RUNNING)
 
 
 class Campaign(models.Model):
@@ -18,6 +29,7 @@ class Campaign(models.Model):
         FAILED = "failed"
 
     EDITABLE = (Status.DRAFT, Status.READY, Status.FAILED)
+    LIVE = (Status.RUNNING, Status.SCHEDULED, Status.PAUSED)
 
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(
@@ -58,6 +70,8 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_status_sched")]
@@ -154,6 +168,12 @@ class Contact(models.Model):
         db_index=False,  # partial index below: imported (unclaimed) rows cost it nothing
     )
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The fence: the token of the slice that holds this claim. Every write of a slice names its
+    # token, so a slice whose lease was taken away can neither send nor write this contact.
+    claim_token = models.BigIntegerField(null=True, blank=True)
+    # Set just before the request goes to Meta: a claim without it was certainly never sent and
+    # returns to the pool as soon as its lease ends; one with it waits for Meta's webhook.
+    sending = models.BooleanField(default=False, db_default=False)
     not_before = models.DateTimeField(
         null=True, blank=True, help_text="Backoff: not to be claimed before this time."
     )
@@ -262,10 +282,24 @@ class OptOut(models.Model):
         META_131050 = "131050", "Meta refused: user stopped marketing messages (131050)"
         MANUAL = "manual", "Added by staff"
 
+    class QuerySet(models.QuerySet):
+        def active(self):
+            return self.filter(active=True)
+
     phone = models.CharField(max_length=20, unique=True, help_text="E.164 with the leading +")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     source = models.CharField(max_length=255, blank=True, default="")
+    # A "resume" keeps the row inactive with its time, so an older "stop" arriving late cannot
+    # opt the person out again, and an older "resume" cannot undo a newer "stop".
+    active = models.BooleanField(default=True, db_default=True)
+    changed_at = models.DateTimeField(
+        default=timezone.now,
+        db_default=Now(),
+        help_text="When the person last stopped or resumed (Meta's time).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = QuerySet.as_manager()
 
     def __str__(self):
         return self.phone

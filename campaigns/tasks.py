@@ -25,3 +25,11 @@ def reap_expired_claims() -> None:
     from campaigns.engine.claims import claims_reap
 
     claims_reap()
+
+
+@shared_task(name="campaigns.tasks.requeue_lost_imports", ignore_result=True)
+def requeue_lost_imports() -> None:
+    """Queues again imports whose task was lost (a worker killed, a Redis restart)."""
+    from campaigns.engine.watch import imports_requeue_lost
+
+    imports_requeue_lost()

@@ -11,13 +11,19 @@ def install(app) -> None:
             "task": "templates_app.tasks.sync_all_accounts",
             "schedule": timedelta(minutes=settings.TEMPLATE_SYNC_INTERVAL_MINUTES),
         },
+        # Every 5 s: a killed worker's senders (lock ENGINE_LOCK_SECONDS) and unsent claims
+        # (lease ENGINE_LEASE_SECONDS) are back in service within seconds, not minutes.
         "start-due-campaigns": {
             "task": "campaigns.tasks.start_due_campaigns",
-            "schedule": timedelta(seconds=10),
+            "schedule": timedelta(seconds=5),
         },
         "reap-expired-leases": {
             "task": "campaigns.tasks.reap_expired_claims",
-            "schedule": timedelta(seconds=30),
+            "schedule": timedelta(seconds=5),
+        },
+        "requeue-lost-imports": {
+            "task": "campaigns.tasks.requeue_lost_imports",
+            "schedule": timedelta(minutes=1),
         },
         "process-webhooks": {
             "task": "webhooks.tasks.process_pending",

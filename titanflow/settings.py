@@ -91,25 +91,34 @@ REPLY_ATTRIBUTION_HOURS = env.int("REPLY_ATTRIBUTION_HOURS", default=72)
 OPT_OUT_KEYWORDS = env.list(
     "OPT_OUT_KEYWORDS", default=["STOP", "UNSUBSCRIBE", "STOP ALL", "OPT OUT", "CANCEL"]
 )
-# The sending engine (campaigns/engine). A slice is one task's bounded run for one sender; the
-# lease outlives any slice, so only a dead worker's claims ever expire.
+# The sending engine (campaigns/engine). A slice is one task's bounded run for one sender.
 ENGINE_SLICE_SECONDS = env.float("ENGINE_SLICE_SECONDS", default=5.0)
-ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=60.0)
+# A slice renews its contacts' lease every quarter of it, so only a dead or stalled worker's
+# claims expire; then the unsent ones return to the pool at once (the reaper runs every 5 s).
+ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=20.0)
+# One slice per sender at a time, by a Redis lock the slice renews as it runs: a killed worker's
+# senders are free again this long after it died, and the next 5-second watch restarts them.
+ENGINE_LOCK_SECONDS = env.float("ENGINE_LOCK_SECONDS", default=8.0)
 # Results are written in one statement per flush; shorter means livelier pages, more statements.
 ENGINE_FLUSH_SECONDS = env.float("ENGINE_FLUSH_SECONDS", default=1.0)
+# A flush (sends Meta accepted) is retried through a lost database connection this long.
+ENGINE_DB_RETRY_SECONDS = env.float("ENGINE_DB_RETRY_SECONDS", default=120.0)
 # A send whose answer never came waits this long for its status webhook before it is resent.
 ENGINE_AMBIGUOUS_GRACE_SECONDS = env.float("ENGINE_AMBIGUOUS_GRACE_SECONDS", default=300.0)
 ENGINE_MAX_IN_FLIGHT = env.int("ENGINE_MAX_IN_FLIGHT", default=64)
 # How long a send waits for Meta's answer before it counts as ambiguous (never resent blindly).
 ENGINE_READ_TIMEOUT_SECONDS = env.float("ENGINE_READ_TIMEOUT_SECONDS", default=15.0)
+# Every requeue of a contact counts an attempt, whoever reported the failure; past this it fails.
 ENGINE_MAX_ATTEMPTS = env.int("ENGINE_MAX_ATTEMPTS", default=8)
 # `manage.py bench` turns this on in its workers to count the hot path's statements.
 ENGINE_COUNT_STATEMENTS = _strict_bool("ENGINE_COUNT_STATEMENTS", default=False)
 # 131048 (spam rate limit) pauses a number briefly; this many within a minute exhausts it.
 ENGINE_SPAM_THRESHOLD = env.int("ENGINE_SPAM_THRESHOLD", default=3)
-if ENGINE_LEASE_SECONDS <= 2 * ENGINE_SLICE_SECONDS + ENGINE_READ_TIMEOUT_SECONDS:
+# An import whose task shows no progress for this long is queued again (a lost task).
+IMPORT_STALL_MINUTES = env.int("IMPORT_STALL_MINUTES", default=10)
+if ENGINE_LEASE_SECONDS < 4 * ENGINE_FLUSH_SECONDS or ENGINE_LOCK_SECONDS < 2:
     raise ImproperlyConfigured(
-        "ENGINE_LEASE_SECONDS must exceed twice ENGINE_SLICE_SECONDS plus the read timeout"
+        "ENGINE_LEASE_SECONDS must be at least four flushes, ENGINE_LOCK_SECONDS at least 2 s"
     )
 
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))

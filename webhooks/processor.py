@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.services.failures import senders_exhaust_for_account
-from campaigns.services.optouts import optout_record, optout_remove
+from campaigns.services.optouts import optout_record, optout_resume
 from campaigns.services.statuses import StatusUpdate, statuses_apply
 from inbox.services.ingest import inbox_statuses_apply, messages_ingest
 from templates_app.services.events import (
@@ -190,12 +190,11 @@ def _preferences_apply(parsed: ParsedBatch) -> None:
         if pref.category != MARKETING_CATEGORY or not pref.wa_id:
             continue
         phone = f"+{pref.wa_id}"
+        source = f"via {pref.phone_number_id}"
         if pref.value == "stop":
-            optout_record(
-                phone=phone, reason="user_preferences", source=f"via {pref.phone_number_id}"
-            )
+            optout_record(phone=phone, reason="user_preferences", source=source, at=pref.timestamp)
         elif pref.value == "resume":
-            optout_remove(phone=phone)
+            optout_resume(phone=phone, at=pref.timestamp, source=source)
 
 
 def _statuses_route(statuses: list, result: ProcessResult, *, pending_rows) -> None:

@@ -105,11 +105,21 @@ class CancelView(_Action):
 
 @extend_schema(
     request=None,
-    responses=inline_serializer("RetryFailed", {"requeued": serializers.IntegerField()}),
+    responses=inline_serializer(
+        "RetryFailed",
+        {
+            "requeued": serializers.IntegerField(help_text="Failed contacts queued again."),
+            "left": serializers.DictField(
+                child=serializers.IntegerField(),
+                help_text="Why the others stay failed, with how many of each.",
+            ),
+        },
+    ),
 )
 class RetryFailedView(_Action):
     def act(self, campaign, data, user):
-        return Response({"requeued": lifecycle.campaign_retry_failed(campaign=campaign, user=user)})
+        result = lifecycle.campaign_retry_failed(campaign=campaign, user=user)
+        return Response({"requeued": result.queued, "left": result.left})
 
 
 @extend_schema(request=RetargetSerializer, responses={201: CampaignStateSerializer})

@@ -2,6 +2,10 @@
 INSERT), every touched contact (one `UPDATE ... FROM` a record set) and the campaign's counter
 deltas, chained as data-modifying CTEs so they commit together or not at all (Postgres runs
 every such CTE to completion whether or not the outer statement reads it).
+
+Contacts are written only while the slice's fencing token still holds them; accepted sends are
+recorded whatever happened meanwhile, since Meta has them. A flush carries sends Meta accepted,
+so it is retried through a lost connection until the database is back.
 """
 
 import json
@@ -13,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, reset_queries
+from django.db import InterfaceError, OperationalError, connection, reset_queries
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected, SerializationFailure
 
+from campaigns.counters import contact_moves_sql
 from campaigns.engine.metrics import statements_counted
 
 logger = logging.getLogger(__name__)
@@ -26,7 +31,7 @@ FLUSH_RETRY_PAUSE_S = 0.05
 
 # Rows travel as ONE JSON document read by json_to_recordset: psycopg's client-side escaping of
 # text arrays full of JSON payloads cost more CPU than the sends themselves (measured).
-_FLUSH = """
+_FLUSH = f"""
 WITH sent AS (
     INSERT INTO campaigns_message (campaign_id, contact_id, phone_id, template_id, recipient,
         wamid, request_body, status, error_title, sent_at)
@@ -41,6 +46,8 @@ WITH sent AS (
     SET state = u.state, attempts = u.attempts, lease_until = u.lease_until,
         not_before = u.not_before,
         claimed_by_id = NULL,
+        claim_token = CASE WHEN u.state = 'claimed' THEN c.claim_token END,
+        sending = u.state = 'claimed',
         payload = COALESCE(u.payload, c.payload),
         payload_template_id = COALESCE(u.payload_template_id, c.payload_template_id),
         last_error_code = u.error_code, last_error = u.error
@@ -48,12 +55,10 @@ WITH sent AS (
         AS u(id bigint, state text, attempts int, lease_until timestamptz,
              not_before timestamptz, payload text, payload_template_id bigint,
              error_code int, error text)
-    WHERE c.id = u.id AND c.state = 'claimed' AND c.claimed_by_id = %(sender)s
-    RETURNING 1
+    WHERE c.id = u.id AND c.state = 'claimed' AND c.claim_token = %(token)s
+    RETURNING c.campaign_id, 'claimed'::text AS old_state, c.state AS new_state
 )
-UPDATE campaigns_campaign
-SET sent_count = sent_count + %(sent)s, failed_count = failed_count + %(failed)s
-WHERE id = %(campaign)s AND (%(sent)s > 0 OR %(failed)s > 0)
+{contact_moves_sql("touched")}
 """
 
 
@@ -75,10 +80,9 @@ class Batch:
     campaign_id: int
     sender_id: int
     phone_id: int
+    token: int
     messages: list[tuple] = field(default_factory=list)
     rows: list[_Row] = field(default_factory=list)
-    sent: int = 0
-    failed: int = 0
     statements: int = 0
     writes: list[Future] = field(default_factory=list)
 
@@ -96,7 +100,6 @@ class Batch:
             error_code=contact.last_error_code,
             error=contact.last_error,
         )
-        self.sent += 1
 
     def add_failed(self, contact, *, code, reason: str, body=None, template_id=None) -> None:
         self._row(
@@ -108,7 +111,6 @@ class Batch:
             payload=body,
             payload_template_id=template_id,
         )
-        self.failed += 1
 
     def add_retry(self, contact, *, delay_s: float, code, reason: str, body=None, template_id=None):
         not_before = timezone.now() + timedelta(seconds=delay_s) if delay_s else None
@@ -151,7 +153,7 @@ class Batch:
         if not self.rows:
             return
         params = self._params()
-        self.messages, self.rows, self.sent, self.failed = [], [], 0, 0
+        self.messages, self.rows = [], []
         self.statements += 1
         if connection.in_atomic_block:
             _write(params)
@@ -168,13 +170,11 @@ class Batch:
         keys = ("contact_id", "template_id", "recipient", "wamid", "body")
         return {
             "campaign": self.campaign_id,
-            "sender": self.sender_id,
+            "token": self.token,
             "phone": self.phone_id,
             "now": timezone.now(),
             "messages": _json([dict(zip(keys, m, strict=True)) for m in self.messages]),
             "contacts": _json([vars(row) for row in self.rows]),
-            "sent": self.sent,
-            "failed": self.failed,
         }
 
 
@@ -191,21 +191,31 @@ def writer_thread() -> ThreadPoolExecutor:
 
 
 def _write(params: dict) -> None:
-    for attempt in range(1, FLUSH_ATTEMPTS + 1):
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             with statements_counted(), connection.cursor() as cursor:
                 cursor.execute(_FLUSH, params)
             break
-        except OperationalError as exc:
-            # A deadlock or serialization failure rolled the statement back whole, so running
-            # it again is safe. Giving up instead would leave contacts that Meta accepted
-            # claimed, and the lease reaper would send them a second time.
-            retryable = isinstance(exc.__cause__, (DeadlockDetected, SerializationFailure))
-            if not retryable or connection.in_atomic_block or attempt == FLUSH_ATTEMPTS:
+        except (OperationalError, InterfaceError) as exc:
+            # Rolled back whole, so running it again is safe; giving up would leave contacts
+            # Meta accepted unrecorded. A deadlock is retried a few times, a lost connection
+            # (PostgreSQL restarting) on a new one until ENGINE_DB_RETRY_SECONDS have passed.
+            if connection.in_atomic_block or not _retryable(exc, attempt, started):
                 raise
-            logger.warning("flush attempt %s failed (%s); trying again", attempt, exc.__cause__)
-            time.sleep(FLUSH_RETRY_PAUSE_S * attempt)
+            logger.warning("flush attempt %s failed (%s); trying again", attempt, exc)
+            if not isinstance(exc.__cause__, (DeadlockDetected, SerializationFailure)):
+                connection.close()
+            time.sleep(min(FLUSH_RETRY_PAUSE_S * 2**attempt, 2.0))
     forget_queries()
+
+
+def _retryable(exc: Exception, attempt: int, started: float) -> bool:
+    if isinstance(exc.__cause__, (DeadlockDetected, SerializationFailure)):
+        return attempt < FLUSH_ATTEMPTS
+    return time.monotonic() - started < settings.ENGINE_DB_RETRY_SECONDS
 
 
 def forget_queries() -> None:
@@ -222,19 +232,3 @@ def _iso(value):
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def payloads_store(*, contacts) -> None:
-    """Writes freshly built payloads of claimed contacts in one statement."""
-    if not contacts:
-        return
-    rows = [{"id": c.id, "payload": c.payload, "t": c.payload_template_id} for c in contacts]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE campaigns_contact c SET payload = u.payload, payload_template_id = u.t "
-            "FROM json_to_recordset(%s::json) AS u(id bigint, payload text, t bigint) "
-            "WHERE c.id = u.id",
-            [_json(rows)],
-        )
-    for contact in contacts:
-        contact.payload_saved = True

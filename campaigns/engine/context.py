@@ -95,7 +95,11 @@ class SenderContext:
 
     def current(self) -> TemplateChoice | None:
         """The first template in the marketer's order that is still usable by this sender."""
-        return next((t for t in self.templates if t.sendable and not t.failed), None)
+        return next(iter(self.usable()), None)
+
+    def usable(self) -> list[TemplateChoice]:
+        """The templates this sender may still use, in the marketer's order."""
+        return [t for t in self.templates if t.sendable and not t.failed]
 
     def template_failed(self, template_id: int) -> None:
         for template in self.templates:

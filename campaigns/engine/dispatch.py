@@ -1,5 +1,9 @@
 """Enqueueing slices: at most one queued slice per sender, whoever asks and however often."""
 
+import functools
+import logging
+
+import redis as redis_errors
 from django.conf import settings
 
 from campaigns.engine import redis as engine_redis
@@ -17,13 +21,19 @@ def campaign_kick(*, campaign_id: int) -> int:
     return sum(sender_enqueue(campaign_id=campaign_id, sender_id=pk) for pk in sender_ids)
 
 
+def _queued_ttl_ms(countdown: float) -> int:
+    # A queued mark lost with its task (a Redis restart, a purge) blocks re-queueing only this
+    # long: about as long as a dead slice's lock.
+    return int((settings.ENGINE_LOCK_SECONDS + countdown) * 1000)
+
+
 def sender_enqueue(*, campaign_id: int, sender_id: int, countdown: float = 0) -> bool:
     """Queues one slice unless one is already queued or running for this sender."""
     redis = engine_redis.client()
     if redis.exists(engine_redis.sender_lock_key(sender_id)):
         return False
-    ttl_ms = int((settings.ENGINE_LEASE_SECONDS + countdown) * 1000)
-    if not redis.set(engine_redis.sender_queued_key(sender_id), "1", nx=True, px=ttl_ms):
+    key = engine_redis.sender_queued_key(sender_id)
+    if not redis.set(key, "1", nx=True, px=_queued_ttl_ms(countdown)):
         return False
     _send(campaign_id, sender_id, countdown)
     return True
@@ -32,8 +42,8 @@ def sender_enqueue(*, campaign_id: int, sender_id: int, countdown: float = 0) ->
 def sender_requeue(*, campaign_id: int, sender_id: int, countdown: float = 0) -> None:
     """Called by a slice that still holds the sender's lock: queue the next slice."""
     redis = engine_redis.client()
-    ttl_ms = int((settings.ENGINE_LEASE_SECONDS + countdown) * 1000)
-    if redis.set(engine_redis.sender_queued_key(sender_id), "1", nx=True, px=ttl_ms):
+    key = engine_redis.sender_queued_key(sender_id)
+    if redis.set(key, "1", nx=True, px=_queued_ttl_ms(countdown)):
         _send(campaign_id, sender_id, countdown)
 
 
@@ -47,15 +57,44 @@ def _send(campaign_id: int, sender_id: int, countdown: float) -> None:
 
 
 def campaigns_start_at(*, when) -> None:
-    """Starts due campaigns at `when` on the dot; the beat's 10-second check is the fallback."""
+    """Starts due campaigns at `when` on the dot; the beat's check is the fallback."""
     from campaigns.tasks import start_due_campaigns
 
     start_due_campaigns.apply_async(eta=when)
 
 
-def sender_stopped(*, sender_id: int) -> None:
-    """A sender was exhausted from outside its slice: wake running slices, and free its claims
-    at once when no slice of it is running (a running slice frees them itself)."""
+# -- what the services tell the engine (campaigns/signals.py) -------------------------------------
+
+log = logging.getLogger(__name__)
+
+
+def _redis_may_be_away(receiver):
+    # These run after a commit: with Redis away the change is already safe in Postgres and the
+    # beat's 5-second watch does what the receiver could not.
+    @functools.wraps(receiver)
+    def guarded(*args, **kwargs):
+        try:
+            receiver(*args, **kwargs)
+        except redis_errors.RedisError as exc:
+            log.warning("%s skipped: %s", receiver.__name__, exc)
+
+    return guarded
+
+
+@_redis_may_be_away
+def on_campaign_wants_sending(sender, campaign_id: int, **kwargs) -> None:
+    campaign_kick(campaign_id=campaign_id)
+
+
+@_redis_may_be_away
+def on_campaign_scheduled(sender, when, **kwargs) -> None:
+    campaigns_start_at(when=when)
+
+
+@_redis_may_be_away
+def on_sender_stopped(sender, sender_id: int, **kwargs) -> None:
+    """A sender was exhausted from outside its slice: wake running slices, and free its unsent
+    claims at once when no slice of it is running (a running slice frees them itself)."""
     from campaigns.engine.claims import claims_release
 
     engine_redis.generation_bump()
@@ -63,7 +102,15 @@ def sender_stopped(*, sender_id: int) -> None:
         claims_release(sender_id=sender_id)
 
 
-def on_template_status_changed(sender, template_ids=(), **kwargs) -> None:
-    """A template webhook was processed: every running slice re-reads its templates before its
-    next send, so a paused template is not used again by any sender."""
+@_redis_may_be_away
+def on_engine_state_changed(sender, **kwargs) -> None:
+    """Every running slice re-reads its campaign, sender and templates before its next send."""
     engine_redis.generation_bump()
+
+
+def on_template_status_changed(sender, template_ids=(), **kwargs) -> None:
+    """A template webhook was processed: senders using it move on now (or the campaign pauses
+    with a reason when none is left), and running slices re-read their templates."""
+    from campaigns.services.senders import senders_templates_changed
+
+    senders_templates_changed(template_ids=template_ids)

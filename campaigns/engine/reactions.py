@@ -14,9 +14,9 @@ from titanflow.whatsapp.errors import ErrorInfo, Scope
 
 PAIR_RATE_CODE = 131056
 SPAM_CODE = 131048
-TOKEN_CODE = 190
 PAIR_RATE_MAX_ATTEMPTS = 3
 MAX_BACKOFF_S = 300.0
+THROTTLE_ALLOWANCE = 3
 
 
 class Action(StrEnum):
@@ -30,6 +30,10 @@ class Action(StrEnum):
     PAUSE_CAMPAIGN = "pause_campaign"  # an answer nobody understands: stop and let a human look
 
 
+# Decisions after which the contact is sent again (by this number or another).
+_AGAIN = frozenset({Action.RETRY_LATER, Action.SLOW_DOWN})
+
+
 @dataclass(frozen=True)
 class Decision:
     action: Action
@@ -37,7 +41,22 @@ class Decision:
 
 
 def decide(info: ErrorInfo, *, attempts: int, spam_strikes: int = 0) -> Decision:
-    """`attempts`: earlier tries of this contact; `spam_strikes`: the number's recent 131048s."""
+    """`attempts`: earlier tries of this contact; `spam_strikes`: the number's recent 131048s.
+
+    Every decision that sends the contact again counts an attempt; past ENGINE_MAX_ATTEMPTS the
+    contact fails with its reason, whichever path (the API's answer or a webhook) reported it."""
+    decision = _decide(info, attempts, spam_strikes)
+    cap = settings.ENGINE_MAX_ATTEMPTS
+    if decision.action == Action.SLOW_DOWN:
+        # Too fast is the number's state, not the person's: a burst of 130429s may hit one
+        # contact several times, so throttles get a larger (still finite) allowance.
+        cap *= THROTTLE_ALLOWANCE
+    if decision.action in _AGAIN and attempts + 1 >= cap:
+        return Decision(Action.FAIL)
+    return decision
+
+
+def _decide(info: ErrorInfo, attempts: int, spam_strikes: int) -> Decision:
     if info.scope == Scope.TEMPLATE:
         return Decision(Action.NEXT_TEMPLATE)
     if info.scope == Scope.ACCOUNT:
@@ -58,12 +77,9 @@ def decide(info: ErrorInfo, *, attempts: int, spam_strikes: int = 0) -> Decision
 
 
 def _account(info: ErrorInfo) -> Decision:
-    # Meta answers account problems request by request: the account's other numbers learn it
-    # from their own next answer (one request each) instead of being stopped on a guess. An
-    # invalid token is the exception: every number of the account sends with that same token.
-    if info.code == TOKEN_CODE:
-        return Decision(Action.EXHAUST_ACCOUNT)
-    return Decision(Action.EXHAUST_PHONE)
+    # The catalogue says so and Meta means it: a locked, blocked or unpaid account (or a bad
+    # token) sends from none of its numbers, so all of them stop at the first answer.
+    return Decision(Action.EXHAUST_ACCOUNT)
 
 
 def _phone(info: ErrorInfo, spam_strikes: int) -> Decision:
@@ -79,8 +95,6 @@ def _recipient(info: ErrorInfo, attempts: int) -> Decision:
 
 
 def _transient(info: ErrorInfo, attempts: int) -> Decision:
-    if attempts + 1 >= settings.ENGINE_MAX_ATTEMPTS:
-        return Decision(Action.FAIL)
     base = info.retry_after_s or 2.0
     return Decision(Action.RETRY_LATER, _jitter(min(base * 2**attempts, MAX_BACKOFF_S)))
 

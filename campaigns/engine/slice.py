@@ -1,9 +1,14 @@
 """One slice: a bounded run of sending for one (campaign, sender), then the next slice is queued.
 
-Only one slice per sender runs at a time (a Redis lock that expires with the claim lease). A slice
-claims about a slice's worth of contacts, sends them paced by the number's token bucket with a
-small pool of requests in flight, reacts to every error by its code, writes its results in one
+Only one slice per sender runs at a time (a Redis lock the slice renews while it runs, so a dead
+worker's senders are free again within seconds). A slice claims about a second of contacts at a
+time under its fencing token, arms each small group just before sending it (payloads stored,
+token and opt-outs checked: see claims.py), sends paced by the number's token bucket with a small
+pool of requests in flight, reacts to every error by its code, writes its results in one
 statement per flush and returns what it did not send to the pool.
+
+A lost Redis or database connection stops the sending, never the bookkeeping: the requests in
+flight are settled, the results written (through a reconnect), and the next slice picks up.
 """
 
 import contextlib
@@ -11,25 +16,34 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
+import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
-from campaigns.engine import redis as engine_redis
-from campaigns.engine.batch import Batch, forget_queries, payloads_store, writer_thread
-from campaigns.engine.claims import Claimed, claims_release, contacts_claim
+from campaigns.engine.batch import Batch, forget_queries, writer_thread
+from campaigns.engine.claims import (
+    Claimed,
+    claim_token,
+    claims_release,
+    claims_renew,
+    contacts_arm,
+    contacts_claim,
+)
 from campaigns.engine.context import SenderContext, TemplateChoice
 from campaigns.engine.dispatch import sender_requeue
+from campaigns.engine.lock import SenderLock
 from campaigns.engine.metrics import sent_add, statements_counted
 from campaigns.engine.pacing import Pacer
 from campaigns.engine.progress import campaign_complete_if_done, next_wake_s
 from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
 from campaigns.models import CampaignSender
+from campaigns.services import senders
+from campaigns.services.optouts import optout_record
 from titanflow.whatsapp.client import GraphClient, shared_pool
 from titanflow.whatsapp.errors import MetaAPIError
 from titanflow.whatsapp.payloads import MissingVariableError
@@ -39,11 +53,12 @@ log = logging.getLogger(__name__)
 MIN_CLAIM = 20
 MAX_CLAIM = 500
 LATENCY_GUESS_S = 0.1
-
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+# Contacts are armed in groups of about this much sending, one group ahead of the sends.
+ARM_SECONDS = 0.25
+MIN_ARM = 8
+# A send starts only while the lease has at least this long left (clock skew, scheduling).
+LEASE_MARGIN_S = 2.0
+FAULTS = (redis.RedisError, DatabaseError)
 
 
 @dataclass(frozen=True)
@@ -56,23 +71,26 @@ class SliceResult:
 
 def sender_run_slice(*, campaign_id: int, sender_id: int) -> SliceResult:
     """Runs one slice unless another is running for this sender; queues the next if needed."""
-    redis = engine_redis.client()
-    redis.delete(engine_redis.sender_queued_key(sender_id))
-    token = uuid.uuid4().hex
-    lock = engine_redis.sender_lock_key(sender_id)
-    if not redis.set(lock, token, nx=True, px=int(settings.ENGINE_LEASE_SECONDS * 1000)):
+    token = claim_token()
+    lock = SenderLock(sender_id=sender_id, token=token)
+    if not lock.acquire():
         return SliceResult(again=False)
     try:
         with statements_counted():
-            result = Slice(campaign_id=campaign_id, sender_id=sender_id).run()
+            result = Slice(
+                campaign_id=campaign_id, sender_id=sender_id, token=token, lock=lock
+            ).run()
         sent_add(result.sent)
     except CampaignSender.DoesNotExist:
         return SliceResult(again=False)  # the campaign was deleted while its slice waited
     finally:
-        redis.eval(_UNLOCK, 1, lock, token)
+        lock.release()
         forget_queries()
     if result.again:
-        sender_requeue(campaign_id=campaign_id, sender_id=sender_id, countdown=result.countdown)
+        try:
+            sender_requeue(campaign_id=campaign_id, sender_id=sender_id, countdown=result.countdown)
+        except redis.RedisError as exc:
+            log.warning("could not queue the next slice of sender %s (%s)", sender_id, exc)
     return result
 
 
@@ -88,10 +106,15 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class Slice:
-    def __init__(self, *, campaign_id: int, sender_id: int):
+    def __init__(self, *, campaign_id: int, sender_id: int, token: int, lock: SenderLock):
         self.ctx = SenderContext(campaign_id=campaign_id, sender_id=sender_id).load()
-        self.batch = Batch(campaign_id=campaign_id, sender_id=sender_id, phone_id=self.ctx.phone_id)
-        self.queue: deque[Claimed] = deque()
+        self.token = token
+        self.lock = lock
+        self.batch = Batch(
+            campaign_id=campaign_id, sender_id=sender_id, phone_id=self.ctx.phone_id, token=token
+        )
+        self.queue: deque[Claimed] = deque()  # claimed, not armed
+        self.ready: deque[Claimed] = deque()  # armed: may be sent now
         self.in_flight: dict[Future, tuple[Claimed, int, bytes]] = {}
         self.done: SimpleQueue[Future] = SimpleQueue()
         self.latency = LATENCY_GUESS_S
@@ -101,8 +124,15 @@ class Slice:
         self.opt_outs: list[str] = []
         self.sent = 0
         self.prefetching: Future | None = None
+        self.arming: Future | None = None
+        self.renewing: Future | None = None
         self.claimed_up_to = 0
         self.exhausted_pool = False
+        self.arming_group: list = []
+        self.lease_ok_until = 0.0
+        now = time.monotonic()
+        self.next_renewal = now + settings.ENGINE_LEASE_SECONDS / 4
+        self.next_lock_extension = now + settings.ENGINE_LOCK_SECONDS / 3
 
     def run(self) -> SliceResult:
         if not self.ctx.sending:
@@ -111,6 +141,8 @@ class Slice:
         # About a second of sending per claim, topped up as it runs low: a slow number does not
         # sit on contacts the others could send.
         self.chunk = max(MIN_CLAIM, min(math.ceil(self.ctx.rate), MAX_CLAIM))
+        self.group = max(MIN_ARM, math.ceil(self.ctx.rate * ARM_SECONDS))
+        self._lease_renewed(time.monotonic())
         if not self._claim_more():
             return self._idle()
         self.pacer = Pacer(
@@ -120,28 +152,37 @@ class Slice:
             campaign_rate=self.ctx.campaign_rate,
         )
         self.client = _client(self.ctx.access_token)
-        self._loop()
-        self._finish()
+        try:
+            self._loop()
+        finally:
+            self._finish()
         return SliceResult(again=not self.stopped, sent=self.sent)
 
+    def _idle(self) -> SliceResult:
+        if campaign_complete_if_done(campaign_id=self.ctx.campaign_id):
+            return SliceResult(again=False)
+        return SliceResult(again=True, countdown=next_wake_s(campaign_id=self.ctx.campaign_id))
+
+    # -- claiming, arming, renewing ------------------------------------------------------------
+
     def _claim_more(self) -> int:
-        claimed = self._claim_prepared()
+        claimed = self._claim_chunk()
         self.queue.extend(claimed)
         return len(claimed)
 
-    def _claim_prepared(self) -> list[Claimed]:
+    def _claim_chunk(self) -> list[Claimed]:
         claimed = self._claim(limit=self.chunk, after=self.claimed_up_to)
         if len(claimed) < self.chunk and self.claimed_up_to:
             # Contacts returned to the pool behind us (retries, other numbers' releases).
             claimed += self._claim(limit=self.chunk - len(claimed), after=0)
         self.exhausted_pool = len(claimed) < self.chunk
-        self._prepare(claimed)
         return claimed
 
     def _claim(self, *, limit: int, after: int) -> list[Claimed]:
         claimed = contacts_claim(
             campaign_id=self.ctx.campaign_id,
             sender_id=self.ctx.sender_id,
+            token=self.token,
             limit=limit,
             after=after,
         )
@@ -149,46 +190,95 @@ class Slice:
             self.claimed_up_to = max(self.claimed_up_to, claimed[-1].id)
         return claimed
 
-    def _prefetch_job(self) -> list[Claimed]:
-        with statements_counted():
-            claimed = self._claim_prepared()
-        forget_queries()
-        return claimed
+    def _in_background(self, job, *args):
+        """Runs `job` on the writer thread (inline inside a caller's transaction: tests)."""
+        if connection.in_atomic_block:
+            future = Future()
+            future.set_result(job(*args))
+            return future
+        return writer_thread().submit(_db_job, job, *args)
 
-    def _prefetch(self, *, sending: bool) -> None:
-        """Claims and prepares the next chunk on the writer thread while this one is sent, so
-        the send loop never stalls on the database."""
+    def _keep_fed(self, *, sending: bool) -> None:
+        """Claims the next chunk and arms the next group in the background while this one is
+        sent, so the send loop never waits on the database."""
         if self.prefetching is not None and (self.prefetching.done() or not self.queue):
             self.queue.extend(self.prefetching.result())
             self.prefetching = None
-        if not sending or self.prefetching is not None or self.exhausted_pool:
+        if self.arming is not None and (self.arming.done() or not self.ready):
+            self._armed(*self.arming.result())
+            self.arming = None
+        if not sending:
             return
-        if len(self.queue) < self.chunk:
-            if connection.in_atomic_block:
-                self._claim_more()
-            else:
-                self.prefetching = writer_thread().submit(self._prefetch_job)
+        if self.prefetching is None and not self.exhausted_pool and len(self.queue) < self.chunk:
+            self.prefetching = self._in_background(self._claim_chunk)
+        if self.arming is None and self.queue and len(self.ready) < self.group:
+            self._arm_next()
 
-    def _prepare(self, claimed: list[Claimed]) -> None:
-        """Builds and stores every claimed contact's payload before anything is sent: a worker
-        killed mid-slice leaves, on each contact, the exact bytes its status webhook reconciles."""
-        template = self.ctx.current()
-        if template is None or not claimed:
-            return
-        built = []
-        for contact in claimed:
-            if contact.payload and contact.payload_template_id == template.id:
+    def _arm_next(self) -> None:
+        group, rows = [], []
+        while self.queue and len(group) < self.group:
+            contact = self.queue.popleft()
+            choice = self._choose(contact)
+            if choice is None:
                 continue
-            with contextlib.suppress(MissingVariableError):
-                self._body(contact, template)
-                built.append(contact)
-        payloads_store(contacts=built)
-        self.batch.statements += 1
+            group.append((contact, choice))
+            saved = contact.payload_saved
+            rows.append(
+                {
+                    "id": contact.id,
+                    "payload": None if saved else contact.payload,
+                    "t": None if saved else contact.payload_template_id,
+                }
+            )
+        if group:
+            self.arming_group = group
+            self.arming = self._in_background(_arm_job, self.token, rows, group)
 
-    def _idle(self) -> SliceResult:
-        if campaign_complete_if_done(campaign_id=self.ctx.campaign_id):
-            return SliceResult(again=False)
-        return SliceResult(again=True, countdown=next_wake_s(campaign_id=self.ctx.campaign_id))
+    def _armed(self, armed: set[int], group: list) -> None:
+        for contact, choice in group:
+            if contact.id in armed:
+                contact.payload_saved = True
+                self.ready.append((contact, choice))
+            # Not armed: another slice holds it now (our lease lapsed) or the person opted
+            # out (it ended skipped). Either way it is not ours to send or to write.
+
+    def _choose(self, contact: Claimed) -> TemplateChoice | None:
+        """The first template in the marketer's order this contact's row can fill, with its
+        payload built (or reused byte for byte); fails the contact when none can be filled."""
+        usable = self.ctx.usable()
+        if not usable:
+            self._out_of_templates(contact)
+            return None
+        missing: list[str] = []
+        for template in usable:
+            try:
+                self._body(contact, template)
+                return template
+            except MissingVariableError as exc:
+                missing = missing or exc.slot_keys
+        names = ", ".join(t.name for t in usable)
+        reason = f"No value for {', '.join(missing)}: this row cannot fill any template ({names})."
+        self.batch.add_failed(contact, code=None, reason=reason)
+        return None
+
+    def _renew_if_due(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_lock_extension:
+            self.next_lock_extension = now + settings.ENGINE_LOCK_SECONDS / 3
+            if not self.lock.extend():
+                log.warning("sender %s lost its lock; stopping this slice", self.ctx.sender_id)
+                self.stopped = True
+                return
+        if self.renewing is not None and self.renewing.done():
+            renewing, self.renewing = self.renewing, None
+            issued, _held = renewing.result()
+            self._lease_renewed(issued)
+        if now >= self.next_renewal and self.renewing is None:
+            self.next_renewal = now + settings.ENGINE_LEASE_SECONDS / 4
+            self.renewing = self._in_background(_renew_job, self.ctx.sender_id, self.token, now)
+
+    def _lease_renewed(self, issued: float) -> None:
+        self.lease_ok_until = issued + settings.ENGINE_LEASE_SECONDS - LEASE_MARGIN_S
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -196,25 +286,55 @@ class Slice:
         deadline = time.monotonic() + settings.ENGINE_SLICE_SECONDS
         flushed = time.monotonic()
         while True:
-            pause = 0.05
-            sending = not self.stopped and time.monotonic() < deadline
-            self._prefetch(sending=sending)
-            if not (self.queue or self.in_flight or self.prefetching):
-                break
-            if self.queue and sending:
-                pause = self._submit_granted()
-            elif not self.in_flight and not self.prefetching:
-                break
-            if self.in_flight:
-                self._settle_done(pause)
-            elif pause:
-                time.sleep(pause)
-            if time.monotonic() - flushed >= settings.ENGINE_FLUSH_SECONDS:
-                self.batch.flush()
-                flushed = time.monotonic()
+            try:
+                sending = self._may_send(deadline)
+                self._keep_fed(sending=sending)
+                if not (self.queue or self.ready or self.in_flight or self._background()):
+                    break
+                pause = 0.05
+                if self.ready and sending:
+                    pause = self._submit_granted()
+                elif not self.in_flight and not self._background():
+                    break
+                self._wait(pause)
+                if time.monotonic() - flushed >= settings.ENGINE_FLUSH_SECONDS:
+                    self.batch.flush()
+                    flushed = time.monotonic()
+            except FAULTS as exc:
+                self._fault(exc)
 
-    def _settle_done(self, pause: float) -> None:
+    def _may_send(self, deadline: float) -> bool:
+        if self.stopped:
+            return False
+        self._renew_if_due()
+        now = time.monotonic()
+        if now >= self.lease_ok_until:
+            log.warning("sender %s: its lease could not be renewed; stopping", self.ctx.sender_id)
+            self.stopped = True
+        return not self.stopped and now < deadline
+
+    def _background(self) -> bool:
+        return self.prefetching is not None or self.arming is not None
+
+    def _fault(self, exc: Exception) -> None:
+        """Redis or PostgreSQL went away: send nothing more, settle what is in flight."""
+        log.warning("sender %s stops sending: %s", self.ctx.sender_id, exc)
+        if isinstance(exc, DatabaseError):
+            connection.close()  # the next statement on this thread connects afresh
+        self.stopped = True
+        for name in ("prefetching", "arming", "renewing"):
+            future = getattr(self, name)
+            if future is not None and future.done() and future.exception() is not None:
+                setattr(self, name, None)
+                if name == "arming":  # not armed: still ours, unsent, released at the end
+                    self.queue.extendleft(c for c, _ in reversed(self.arming_group))
+
+    def _wait(self, pause: float) -> None:
         """Settles every finished send, waiting up to `pause` for the first one."""
+        if not self.in_flight:
+            if pause:
+                time.sleep(pause)
+            return
         try:
             future = self.done.get(timeout=pause) if pause else self.done.get_nowait()
         except Empty:
@@ -234,15 +354,13 @@ class Slice:
         # Tokens are asked for in chunks: one Redis round trip per several sends, not per send.
         if room <= 0 or (self.in_flight and room < window // 4):
             return 0.25
-        grant = self.pacer.take(min(room, len(self.queue)))
+        grant = self.pacer.take(min(room, len(self.ready)))
         self.rate = grant.rate
         self._follow_generation(grant.generation)
-        if self.stopped:
-            return 0
         for _ in range(grant.tokens):
-            if not self.queue or self.stopped:
+            if not self.ready or self.stopped:
                 break
-            self._submit(self.queue.popleft())
+            self._submit(*self.ready.popleft())
         if grant.tokens:
             return 0
         return min(max(grant.wait_s, 0.002), 0.25)
@@ -260,18 +378,23 @@ class Slice:
             self.ctx.load()
             if not self.ctx.sending:
                 self.stopped = True
+            else:
+                self._rechoose_ready()
 
-    def _submit(self, contact: Claimed) -> None:
-        template = self.ctx.current()
-        if template is None:
-            self._out_of_templates(contact)
-            return
-        try:
-            body = self._body(contact, template)
-        except MissingVariableError as exc:
-            reason = f"No value for {', '.join(exc.slot_keys)} in template {template.name}."
-            self.batch.add_failed(contact, code=None, reason=reason)
-            return
+    def _rechoose_ready(self) -> None:
+        """A template event moved this sender on: armed contacts built for a template it may no
+        longer use are armed again with the new choice (stored before they are sent)."""
+        usable = {t.id for t in self.ctx.usable()}
+        keep = deque()
+        for contact, choice in self.ready:
+            if choice.id in usable:
+                keep.append((contact, choice))
+            else:
+                self.queue.appendleft(contact)
+        self.ready = keep
+
+    def _submit(self, contact: Claimed, template: TemplateChoice) -> None:
+        body = contact.payload.encode()
         future = _pool().submit(self._send, body)
         self.in_flight[future] = (contact, template.id, body)
         future.add_done_callback(self.done.put)
@@ -302,9 +425,14 @@ class Slice:
         except MetaAPIError as exc:
             self._react(contact, template_id, exc)
             return
-        except Exception:  # a bug must not lose the contact: it goes back to the pool
+        except Exception:  # a bug after the request may have gone out: never resend blindly
             log.exception("send to contact %s failed unexpectedly", contact.id)
-            self.queue.append(contact)
+            self.batch.add_awaiting(
+                contact,
+                reason="An unexpected error hid Meta's answer.",
+                body=contact.payload,
+                template_id=contact.payload_template_id,
+            )
             self.stopped = True
             return
         self.latency = self.latency * 0.8 + took * 0.2
@@ -316,24 +444,24 @@ class Slice:
     # -- reactions -----------------------------------------------------------------------------
 
     def _react(self, contact: Claimed, template_id: int, exc: MetaAPIError) -> None:
-        from campaigns.services import failures
-
         info = exc.info
-        strikes = self._spam_strike() if info.code == SPAM_CODE else 0
+        strikes = 0
+        if info.code == SPAM_CODE:
+            strikes = senders.phone_spam_strike(phone_number_id=self.ctx.phone_number_id)
         decision = decide(info, attempts=contact.attempts, spam_strikes=strikes)
         reason = failure_reason(info, exc.details or exc.title)
         action = decision.action
         kept = {"body": contact.payload, "template_id": contact.payload_template_id}
         if action == Action.NEXT_TEMPLATE:
             self._template_failed(template_id, info)
-            self.queue.appendleft(contact)
+            self.queue.appendleft(contact)  # armed again with the next template's payload
         elif action == Action.EXHAUST_PHONE:
-            failures.senders_exhaust_for_phone(
+            senders.senders_exhaust_for_phone(
                 phone_id=self.ctx.phone_id, code=info.code, reason=reason
             )
             self._stop_with_retry(contact, info.code, reason)
         elif action == Action.EXHAUST_ACCOUNT:
-            failures.senders_exhaust_for_account(
+            senders.senders_exhaust_for_account(
                 account_id=self.ctx.account_id, code=info.code, reason=reason
             )
             self._stop_with_retry(contact, info.code, reason)
@@ -346,7 +474,10 @@ class Slice:
                 contact, delay_s=decision.delay_s, code=info.code, reason=reason, **kept
             )
         elif action == Action.SLOW_DOWN:
+            # Behind every contact already claimed: a burst of 130429s spreads over many
+            # contacts instead of using up one contact's attempts.
             self.rate = self.pacer.slow_down(backoff_s=decision.delay_s)
+            contact.attempts += 1
             self.queue.append(contact)
         elif action == Action.AWAIT:
             self.batch.add_awaiting(contact, reason=reason, **kept)
@@ -355,12 +486,10 @@ class Slice:
             self._stop_with(contact)
 
     def _template_failed(self, template_id: int, info) -> None:
-        from campaigns.services.failures import sender_template_fail
-
         if any(t.id == template_id and t.failed for t in self.ctx.templates):
             return  # other requests in flight with it failed the same way
         self.ctx.template_failed(template_id)
-        sender_template_fail(
+        senders.sender_template_fail(
             sender_id=self.ctx.sender_id,
             template_id=template_id,
             code=info.code,
@@ -368,12 +497,8 @@ class Slice:
         )
 
     def _out_of_templates(self, contact: Claimed) -> None:
-        from campaigns.services.lifecycle import sender_exhaust
-
-        sender_exhaust(
-            sender_id=self.ctx.sender_id,
-            code=None,
-            reason="No approved template left for this number.",
+        senders.sender_exhaust(
+            sender_id=self.ctx.sender_id, code=None, reason=senders.NO_TEMPLATE_LEFT
         )
         self._stop_with(contact)
 
@@ -400,30 +525,72 @@ class Slice:
         self.queue.appendleft(contact)
         self.stopped = True
 
-    def _spam_strike(self) -> int:
-        redis = engine_redis.client()
-        key = engine_redis.spam_key(self.ctx.phone_number_id)
-        strikes = redis.incr(key)
-        redis.expire(key, 60)
-        return int(strikes) - 1
-
     # -- the end -------------------------------------------------------------------------------
 
     def _finish(self) -> None:
-        from campaigns.services.failures import campaigns_pause_if_exhausted
-        from campaigns.services.optouts import optout_record
-
-        if self.prefetching is not None:
-            self.queue.extend(self.prefetching.result())
+        """Settles every send in flight, returns what was not sent, and writes it all."""
+        for future in list(self.in_flight):
+            future.exception()  # waits: a send ends within the read timeout
+        while self.in_flight:
+            try:
+                self._wait(0)
+            except FAULTS as exc:  # a reaction needed the database: the reaper settles it
+                log.warning("sender %s: a reaction failed: %s", self.ctx.sender_id, exc)
+        self._collect_background()
         for contact in self.queue:
             self.batch.add_released(contact)
+        for contact, _ in self.ready:
+            self.batch.add_released(contact)  # armed but never sent: certainly not at Meta
         self.queue.clear()
+        self.ready.clear()
         self.batch.flush()
         self.batch.settle()
-        for phone in self.opt_outs:
-            optout_record(phone=phone, reason="131050", source=f"campaign {self.ctx.campaign_id}")
-        if self.stopped:
-            campaigns_pause_if_exhausted(campaign_ids=[self.ctx.campaign_id])
+        try:
+            for phone in self.opt_outs:
+                optout_record(
+                    phone=phone, reason="131050", source=f"campaign {self.ctx.campaign_id}"
+                )
+            senders.campaigns_pause_if_exhausted(campaign_ids=[self.ctx.campaign_id])
+        except DatabaseError as exc:
+            connection.close()
+            log.warning("sender %s: follow-ups failed: %s", self.ctx.sender_id, exc)
+
+    def _collect_background(self) -> None:
+        for name in ("prefetching", "arming", "renewing"):
+            future, _ = getattr(self, name), setattr(self, name, None)
+            if future is None:
+                continue
+            try:
+                result = future.result()
+            except FAULTS as exc:
+                log.warning("sender %s: background work failed: %s", self.ctx.sender_id, exc)
+                if name == "arming":
+                    self.queue.extend(c for c, _ in self.arming_group)
+                continue
+            if name == "prefetching":
+                self.queue.extend(result)
+            elif name == "arming":
+                self._armed(*result)
+
+
+def _db_job(job, *args):
+    try:
+        return job(*args)
+    except (DatabaseError, redis.RedisError):
+        connection.close()  # a dead connection is replaced on the next job of this thread
+        raise
+    finally:
+        forget_queries()
+
+
+def _arm_job(token: int, rows: list[dict], group: list) -> tuple[set[int], list]:
+    with statements_counted():
+        return contacts_arm(token=token, rows=rows), group
+
+
+def _renew_job(sender_id: int, token: int, issued: float) -> tuple[float, int]:
+    with statements_counted():
+        return issued, claims_renew(sender_id=sender_id, token=token)
 
 
 def _client(access_token: str) -> GraphClient:

@@ -4,6 +4,7 @@
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns.counters import campaign_recount
 from campaigns.models import Campaign, CampaignSender, SenderTemplate
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from titanflow.whatsapp.payloads import parse_slots
@@ -74,7 +75,7 @@ def campaign_stage(*, world: dict, owner, contacts: int, name: str = "Stage") ->
                 for i, t in enumerate(templates)
             )
         contacts_copy(campaign_id=campaign.pk, count=contacts)
-        Campaign.objects.filter(pk=campaign.pk).update(total_count=contacts)
+        campaign_recount(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
+from campaigns.counters import campaign_recount
 from campaigns.importing.phones import normalize_phone
 from campaigns.importing.readers import ImportFileError, Table, open_table
 from campaigns.importing.variables import (
@@ -206,7 +207,7 @@ WHERE c.campaign_id = %(campaign)s AND c.state = 'pending' AND c.phone = d.phone
   AND c.row_number > d.first"""
 _OPTED_OUT_SQL = f"""UPDATE campaigns_contact c {_SKIP.format(reason="opted_out")}
 FROM campaigns_optout o
-WHERE c.campaign_id = %(campaign)s AND c.state = 'pending' AND o.phone = c.phone"""
+WHERE c.campaign_id = %(campaign)s AND c.state = 'pending' AND o.phone = c.phone AND o.active"""
 _RECENT_SQL = f"""UPDATE campaigns_contact c {_SKIP.format(reason="recently_messaged")}
 WHERE c.campaign_id = %(campaign)s AND c.state = 'pending' AND EXISTS (
     SELECT 1 FROM campaigns_message m WHERE m.recipient = c.phone AND m.sent_at >= %(since)s)"""
@@ -225,19 +226,17 @@ def _finish(campaign: Campaign, *, rows: int, details: dict, header: list[str]) 
         "finished_at": timezone.now().isoformat(),
     }
     campaign.columns = header
-    campaign.total_count = rows
-    campaign.skipped_count = sum(counts.values())
     campaign.import_rows_done = rows
     campaign.import_error = ""
     campaign.status = Campaign.Status.READY
     campaign.save(update_fields=_FINISH_FIELDS)
+    truth = campaign_recount(campaign_id=campaign.pk)
+    campaign.total_count, campaign.skipped_count = truth["total"], truth["skipped"]
 
 
 _FINISH_FIELDS = [
     "import_report",
     "columns",
-    "total_count",
-    "skipped_count",
     "import_rows_done",
     "import_error",
     "status",

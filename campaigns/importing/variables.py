@@ -8,6 +8,7 @@ UPDATE releases after a remap."""
 
 from django.db import connection
 
+from campaigns.counters import campaign_recount
 from campaigns.models import Campaign, SenderTemplate
 
 SKIP_REASONS = (
@@ -102,10 +103,11 @@ def skip_counts(*, campaign: Campaign) -> dict[str, int]:
 def campaign_refresh_skips(*, campaign: Campaign) -> None:
     """Brings skipped_count and the report's per-reason counts in line with the contacts."""
     counts = skip_counts(campaign=campaign)
-    campaign.skipped_count = sum(counts.values())
+    truth = campaign_recount(campaign_id=campaign.pk)
+    campaign.skipped_count, campaign.total_count = truth["skipped"], truth["total"]
     report = dict(campaign.import_report or {})
     if report:
         report["skipped"] = {reason: counts.get(reason, 0) for reason in SKIP_REASONS}
         report["valid"] = report.get("rows", campaign.total_count) - campaign.skipped_count
     campaign.import_report = report
-    campaign.save(update_fields=["skipped_count", "import_report", "updated_at"])
+    campaign.save(update_fields=["import_report", "updated_at"])

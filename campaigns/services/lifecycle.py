@@ -5,16 +5,19 @@ clicks, two workers or a click racing the engine never start a campaign twice or
 cancelled one.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Prefetch, Q
 from django.utils import timezone
 
-from campaigns.engine.dispatch import campaign_kick, campaigns_start_at, sender_stopped
-from campaigns.engine.redis import generation_bump
+from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from campaigns.services.senders import senders_rebind
+from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
 from templates_app.models import MessageTemplate
+from titanflow.whatsapp.errors import CATALOGUE, Scope
 
 
 class CampaignStateError(Exception):
@@ -36,9 +39,14 @@ AUDIENCES = ("failed", "not_delivered", "not_read", "replied")
 def campaign_launch(
     *, campaign: Campaign, user=None, scheduled_at: datetime | None = None
 ) -> Campaign:
-    """Start sending now, or at `scheduled_at` when it lies in the future."""
+    """Start sending now, or at `scheduled_at`, which must lie in the future."""
     now = timezone.now()
-    scheduled = scheduled_at is not None and scheduled_at > now
+    if scheduled_at is not None and scheduled_at <= now:
+        raise CampaignStateError(
+            f"{scheduled_at:%Y-%m-%d %H:%M %Z} has already passed: pick a later time, "
+            "or launch now."
+        )
+    scheduled = scheduled_at is not None
     with transaction.atomic():
         campaign_check_launchable(campaign=campaign)
         status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.RUNNING
@@ -50,9 +58,11 @@ def campaign_launch(
         moved = Campaign.objects.filter(pk=campaign.pk, status__in=LAUNCHABLE).update(**fields)
         if not moved:
             raise CampaignStateError("This campaign was already launched.")
-        senders_rebind(campaign_id=campaign.pk)
+        senders_rebind(campaign_ids=[campaign.pk])
         if scheduled:
-            transaction.on_commit(lambda: campaigns_start_at(when=scheduled_at))
+            transaction.on_commit(
+                lambda: campaign_scheduled.send(sender=Campaign, when=scheduled_at)
+            )
         else:
             _kick_on_commit(campaign.pk)
     campaign.refresh_from_db()
@@ -122,49 +132,13 @@ def _mapped(source) -> bool:
     return isinstance(source, dict) and bool(source.get("column") or source.get("text"))
 
 
-def senders_rebind(*, campaign_id: int) -> int:
-    """Points every active sender at its first usable template; exhausts those with none.
-
-    Returns how many senders are active afterwards.
-    """
-    campaign = Campaign(pk=campaign_id)
-    active = 0
-    for sender in _senders_with_templates(campaign, state=CampaignSender.State.ACTIVE):
-        slot = _first_usable_slot(sender)
-        if slot is None:
-            sender_exhaust(
-                sender_id=sender.pk,
-                code=None,
-                reason="No approved template left for this number.",
-            )
-            continue
-        active += 1
-        if sender.current_template_id != slot.template_id:
-            CampaignSender.objects.filter(pk=sender.pk).update(current_template=slot.template)
-    return active
-
-
-def sender_exhaust(*, sender_id: int, code: int | None, reason: str) -> bool:
-    """Stops one sender; True if it was active. Its running slice (if any) notices within one
-    batch and returns its claims to the pool itself: releasing them from here could hand a
-    contact whose request is in flight to another number."""
-    moved = CampaignSender.objects.filter(pk=sender_id, state=CampaignSender.State.ACTIVE).update(
-        state=CampaignSender.State.EXHAUSTED,
-        exhausted_code=code,
-        exhausted_reason=reason,
-        exhausted_at=timezone.now(),
-    )
-    if moved:
-        transaction.on_commit(lambda: sender_stopped(sender_id=sender_id))
-    return bool(moved)
-
-
 def campaign_pause(*, campaign: Campaign, reason: str = "", user=None) -> Campaign:
-    """Stops sending; slices in flight stop at their next check (within one slice)."""
+    """Stops sending; slices in flight stop at their next check (within one slice). A scheduled
+    campaign keeps its time: resumed before it, it waits for it."""
     moved = Campaign.objects.filter(pk=campaign.pk, status__in=PAUSABLE).update(
         status=Campaign.Status.PAUSED, pause_reason=reason, updated_at=timezone.now()
     )
-    transaction.on_commit(generation_bump)
+    _engine_on_commit()
     if not moved:
         campaign.refresh_from_db()
         raise CampaignStateError(
@@ -176,7 +150,9 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", user=None) -> Campai
 
 
 def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
-    """Re-activates exhausted numbers (they may be healthy again) and sends on."""
+    """Re-activates exhausted numbers (they may be healthy again) and sends on, or waits for
+    its scheduled time when that has not come yet."""
+    now = timezone.now()
     with transaction.atomic():
         locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         if locked.status != Campaign.Status.PAUSED:
@@ -185,18 +161,24 @@ def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
                 "only a paused campaign can be resumed."
             )
         _senders_reset(campaign_id=campaign.pk)
-        if not senders_rebind(campaign_id=campaign.pk):
+        if not senders_rebind(campaign_ids=[campaign.pk]):
             raise CampaignStateError(
                 "No number has an approved template to send with; "
                 "fix the templates or numbers, then resume."
             )
+        waiting = locked.launched_at is None and locked.scheduled_at and locked.scheduled_at > now
+        status = Campaign.Status.SCHEDULED if waiting else Campaign.Status.RUNNING
         Campaign.objects.filter(pk=campaign.pk).update(
-            status=Campaign.Status.RUNNING,
+            status=status,
             pause_reason="",
-            launched_at=locked.launched_at or timezone.now(),
-            updated_at=timezone.now(),
+            launched_at=locked.launched_at or (None if waiting else now),
+            updated_at=now,
         )
-        _kick_on_commit(campaign.pk)
+        if waiting:
+            when = locked.scheduled_at
+            transaction.on_commit(lambda: campaign_scheduled.send(sender=Campaign, when=when))
+        else:
+            _kick_on_commit(campaign.pk)
     campaign.refresh_from_db()
     return campaign
 
@@ -219,7 +201,7 @@ def campaign_cancel(*, campaign: Campaign, user=None) -> Campaign:
     moved = Campaign.objects.filter(pk=campaign.pk, status__in=CANCELLABLE).update(
         status=Campaign.Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
     )
-    transaction.on_commit(generation_bump)
+    _engine_on_commit()
     if not moved:
         campaign.refresh_from_db()
         raise CampaignStateError(
@@ -229,8 +211,43 @@ def campaign_cancel(*, campaign: Campaign, user=None) -> Campaign:
     return campaign
 
 
-def campaign_retry_failed(*, campaign: Campaign, user=None) -> int:
-    """Puts failed contacts back in the queue; returns how many."""
+@dataclass
+class RetryResult:
+    queued: int
+    left: dict[str, int]  # why the others stay failed -> how many
+
+    def __int__(self) -> int:
+        return self.queued
+
+
+# Failures that cannot succeed by trying again now: the person opted out, Meta's per-user
+# marketing cap (never within 24 h), an undeliverable or unsupported recipient, a row that fills
+# no template, a send Meta may have delivered (retrying could message someone twice).
+_NOT_RETRYABLE = {
+    131050: "the person stopped marketing messages",
+    131049: "Meta's per-user marketing limit (try again after 24 hours)",
+}
+_RETRY_SQL = """
+    c.campaign_id = %(campaign)s AND c.state = 'failed' AND (
+        (c.last_error_code IS NULL AND c.last_error NOT LIKE 'No value for%%'
+            AND c.last_error NOT LIKE 'Meta never confirmed%%')
+        OR c.last_error_code = ANY(%(retryable)s)
+        OR NOT (c.last_error_code = ANY(%(known)s)))
+"""
+
+
+def _retryable_codes() -> list[int]:
+    final = (Scope.RECIPIENT, Scope.PAYLOAD)
+    return [
+        code
+        for code, info in CATALOGUE.items()
+        if (info.scope not in final or code == 131056) and code not in _NOT_RETRYABLE
+    ]
+
+
+def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
+    """Puts the failed contacts that can succeed now back in the queue, with fresh attempts;
+    says how many stay failed and why."""
     with transaction.atomic():
         locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         if locked.status not in RETRYABLE:
@@ -238,34 +255,44 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> int:
                 f"This campaign is {locked.get_status_display().lower()}; "
                 "failed contacts can be retried once it has been launched."
             )
-        count = Contact.objects.filter(campaign=locked, state=Contact.State.FAILED).update(
-            state=Contact.State.PENDING,
-            attempts=0,
-            not_before=None,
-            last_error_code=None,
-            last_error="",
-        )
-        if not count:
+        if not locked.contacts.filter(state=Contact.State.FAILED).exists():
             raise CampaignStateError("No contact of this campaign has failed.")
-        _counters_move_failed_back(campaign_id=locked.pk, count=count)
-        if locked.status == Campaign.Status.COMPLETED:
+        queued = contacts_move(
+            where=_RETRY_SQL,
+            set_=(
+                "state = 'pending', attempts = 0, not_before = NULL, last_error_code = NULL, "
+                "last_error = ''"
+            ),
+            params={
+                "campaign": locked.pk,
+                "retryable": _retryable_codes(),
+                "known": list(CATALOGUE),
+            },
+        )
+        left = _failures_left(locked)
+        if queued and locked.status == Campaign.Status.COMPLETED:
             Campaign.objects.filter(pk=locked.pk).update(
                 status=Campaign.Status.RUNNING, completed_at=None
             )
-            senders_rebind(campaign_id=locked.pk)
-        if locked.status != Campaign.Status.PAUSED:
+            senders_rebind(campaign_ids=[locked.pk])
+        if queued and locked.status != Campaign.Status.PAUSED:
             _kick_on_commit(locked.pk)
     campaign.refresh_from_db()
-    return count
+    return RetryResult(queued=len(queued), left=left)
 
 
-def _counters_move_failed_back(*, campaign_id: int, count: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE campaigns_campaign SET failed_count = GREATEST(failed_count - %s, 0) "
-            "WHERE id = %s",
-            [count, campaign_id],
-        )
+def _failures_left(campaign: Campaign) -> dict[str, int]:
+    rows = (
+        Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
+        .values_list("last_error_code")
+        .annotate(n=Count("id"), example=Max("last_error"))
+        .order_by("last_error_code")
+    )
+    left: dict[str, int] = {}
+    for code, n, error in rows:
+        why = _NOT_RETRYABLE.get(code) or (error or "failed").split(" Meta said:")[0]
+        left[why] = left.get(why, 0) + n
+    return left
 
 
 def campaign_retarget(*, campaign: Campaign, audience: str, user, name: str = "") -> Campaign:
@@ -277,7 +304,7 @@ def campaign_retarget(*, campaign: Campaign, audience: str, user, name: str = ""
         count = _contacts_copy(source=campaign, target=target, audience=audience)
         if not count:
             raise CampaignStateError("No contact of this campaign matches that audience.")
-        Campaign.objects.filter(pk=target.pk).update(total_count=count)
+        campaign_recount(campaign_id=target.pk)
     target.refresh_from_db()
     return target
 
@@ -333,6 +360,7 @@ def _contacts_copy(*, source: Campaign, target: Campaign, audience: str) -> int:
             c.row_number
         FROM campaigns_contact c
         WHERE c.campaign_id = %s AND {_AUDIENCE_SQL[audience]}
+          AND NOT EXISTS (SELECT 1 FROM campaigns_optout o WHERE o.phone = c.phone AND o.active)
         ORDER BY c.phone, c.id
     """
     with connection.cursor() as cursor:
@@ -412,4 +440,10 @@ def _any_error():
 
 
 def _kick_on_commit(campaign_id: int) -> None:
-    transaction.on_commit(lambda: campaign_kick(campaign_id=campaign_id))
+    transaction.on_commit(
+        lambda: campaign_wants_sending.send(sender=Campaign, campaign_id=campaign_id)
+    )
+
+
+def _engine_on_commit() -> None:
+    transaction.on_commit(lambda: engine_state_changed.send(sender=Campaign))

@@ -14,6 +14,8 @@ from datetime import datetime
 import orjson
 from django.db import connection, transaction
 
+from campaigns.counters import contact_moves_sql, message_moves_sql
+
 logger = logging.getLogger(__name__)
 
 # Which status wins when two meet; failed beats only sent, and nothing moves a failed message.
@@ -150,19 +152,7 @@ moved AS (
         AND {status_precedence_sql("l.status")} > {status_precedence_sql("m.status")}
     RETURNING m.id, m.campaign_id, l.old_status, m.status AS new_status
 ),
-bumped AS (
-    UPDATE campaigns_campaign c SET
-        delivered_count = c.delivered_count + a.delivered,
-        read_count = c.read_count + a.read
-    FROM (
-        SELECT campaign_id,
-            count(*) FILTER (WHERE old_status = 'sent' AND new_status IN ('delivered', 'read'))
-                AS delivered,
-            count(*) FILTER (WHERE new_status = 'read') AS read
-        FROM moved GROUP BY campaign_id
-    ) a
-    WHERE c.id = a.campaign_id AND (a.delivered > 0 OR a.read > 0)
-)
+bumped AS ({message_moves_sql("moved")})
 SELECT l.key, mv.id, mv.new_status FROM locked l LEFT JOIN moved mv ON mv.id = l.id
 """
 
@@ -202,20 +192,24 @@ def _apply(merged: dict, *, result: StatusApplyResult) -> set:
     return {wamid for wamid, _, _ in found}
 
 
-# The send went out (Meta reports on it) though its answer never reached us: write the Message
-# from the exact bytes kept on the contact and count it sent, as the engine would have.
-_RECONCILE_SQL = """
+# The send went out (Meta reports on it) though its answer never reached us (a timeout, a worker
+# killed mid-send, a flush not written yet): write the Message from the exact bytes kept on the
+# contact and count it sent, as the engine would have. Only armed contacts qualify (a contact is
+# armed, with its payload stored, before any request for it leaves), and only once no live slice
+# holds them: a live slice writes its own results, and racing its flush would deadlock.
+_RECONCILE_SQL = f"""
 WITH d AS (
     SELECT * FROM unnest(%(contacts)s::bigint[], %(wamids)s::text[], %(phones)s::text[],
         %(ts)s::timestamptz[]) AS d(contact_id, wamid, phone_number_id, ts)
 ),
 reconciled AS (
-    UPDATE campaigns_contact c SET state = 'sent', lease_until = NULL, last_error = ''
+    UPDATE campaigns_contact c SET state = 'sent', lease_until = NULL, last_error = '',
+        claimed_by_id = NULL, claim_token = NULL, sending = false
     FROM d JOIN templates_app_phonenumber p ON p.phone_number_id = d.phone_number_id
-    WHERE c.id = d.contact_id AND c.state = 'claimed' AND c.claimed_by_id IS NULL
+    WHERE c.id = d.contact_id AND c.state = 'claimed' AND c.sending AND c.claimed_by_id IS NULL
         AND c.payload <> '' AND c.payload_template_id IS NOT NULL
     RETURNING c.id, c.campaign_id, c.phone, c.payload, c.payload_template_id, p.id AS phone_id,
-        d.wamid, d.ts
+        d.wamid, d.ts, 'claimed'::text AS old_state, 'sent'::text AS new_state
 ),
 written AS (
     INSERT INTO campaigns_message (campaign_id, contact_id, phone_id, template_id, recipient,
@@ -225,11 +219,7 @@ written AS (
     ON CONFLICT (wamid) DO NOTHING
     RETURNING campaign_id
 ),
-bumped AS (
-    UPDATE campaigns_campaign c SET sent_count = c.sent_count + w.n
-    FROM (SELECT campaign_id, count(*) AS n FROM written GROUP BY campaign_id) w
-    WHERE c.id = w.campaign_id
-)
+bumped AS ({contact_moves_sql("reconciled")})
 SELECT count(*) FROM written
 """
 

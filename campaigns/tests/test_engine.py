@@ -124,19 +124,19 @@ def test_132015_marks_the_template_paused_for_everyone(meta, marketer):
     assert not Message.objects.filter(campaign=campaign, template__name="promo_a").exists()
 
 
-def test_a_number_refused_for_payment_stops_and_the_others_send_its_contacts_unchanged(
+def test_a_number_meta_unregistered_stops_and_the_others_send_its_contacts_unchanged(
     meta, marketer
 ):
     broken = phone_number_id(2)
-    sim = meta(mps=20, scenario=[{"phone_number_id": broken, "error_code": 131042, "after": 2}])
+    sim = meta(mps=20, scenario=[{"phone_number_id": broken, "error_code": 133010, "after": 2}])
     campaign = _drive(_launched(marketer, contacts=60, mps=20))
 
     assert campaign.status == Campaign.Status.COMPLETED
     assert _sent_once_each(sim, campaign)
     sender = campaign.senders.get(phone__phone_number_id=broken)
     assert sender.state == "exhausted"
-    assert sender.exhausted_code == 131042
-    moved = Contact.objects.filter(campaign=campaign, last_error_code=131042)
+    assert sender.exhausted_code == 133010
+    moved = Contact.objects.filter(campaign=campaign, last_error_code=133010)
     assert moved.exists()
     for contact in moved:
         message = contact.messages.get()
@@ -232,17 +232,36 @@ def test_a_send_without_an_answer_is_not_resent_until_the_grace_period_passes(
     assert Contact.objects.get(pk=contact.pk).state == "pending"
 
 
-def test_a_dead_workers_claims_wait_for_the_grace_period(marketer):
+def test_a_dead_workers_armed_claims_wait_and_its_unarmed_ones_return_at_once(marketer):
     campaign = campaign_launch(
-        campaign=campaign_stage(world=world_dict(numbers=1), owner=marketer, contacts=2)
+        campaign=campaign_stage(world=world_dict(numbers=1), owner=marketer, contacts=5)
     )
     sender = campaign.senders.get()
+    contacts = list(campaign.contacts.order_by("id"))
     Contact.objects.filter(campaign=campaign).update(
-        state="claimed", claimed_by=sender, lease_until="2000-01-01T00:00:00Z"
+        state="claimed", claimed_by=sender, claim_token=7, lease_until="2000-01-01T00:00:00Z"
     )
+    Contact.objects.filter(pk__in=[c.pk for c in contacts[:2]]).update(sending=True)
 
-    assert claims_reap() == (2, 0)
-    assert not Contact.objects.filter(campaign=campaign, state="pending").exists()
+    assert claims_reap() == (2, 3)
+    awaiting = Contact.objects.filter(campaign=campaign, state="claimed")
+    assert set(awaiting.values_list("id", flat=True)) == {c.pk for c in contacts[:2]}
+    assert set(awaiting.values_list("claimed_by", "claim_token")) == {(None, 7)}
+    assert Contact.objects.filter(campaign=campaign, state="pending").count() == 3
+
+
+def test_131042_stops_every_number_of_the_account_and_pauses_with_the_reason(meta, marketer):
+    broken = phone_number_id(2)
+    sim = meta(mps=20, scenario=[{"phone_number_id": broken, "error_code": 131042, "after": 2}])
+    campaign = _drive(_launched(marketer, contacts=60, mps=20))
+
+    assert campaign.status == Campaign.Status.PAUSED
+    assert set(campaign.senders.values_list("state", "exhausted_code")) == {("exhausted", 131042)}
+    assert "131042" in campaign.pause_reason
+    accepted = sim.stats()["accepted_by_recipient"]
+    assert set(accepted.values()) == {1}
+    assert Contact.objects.filter(campaign=campaign, state="sent").count() == len(accepted)
+    assert not Contact.objects.filter(campaign=campaign, state="claimed").exists()
 
 
 def test_a_paused_campaign_stops_at_the_next_slice_and_returns_its_claims(meta, marketer):

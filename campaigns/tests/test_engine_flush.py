@@ -62,8 +62,9 @@ def _batch_of_sent(contacts=3, *, template=None) -> tuple[Batch, Campaign]:
     template = template or TemplateFactory(account=sender.phone.account)
     campaign = sender.campaign
     ContactFactory.create_batch(contacts, campaign=campaign)
-    batch = Batch(campaign_id=campaign.pk, sender_id=sender.pk, phone_id=sender.phone_id)
-    for contact in contacts_claim(campaign_id=campaign.pk, sender_id=sender.pk, limit=contacts):
+    batch = Batch(campaign_id=campaign.pk, sender_id=sender.pk, phone_id=sender.phone_id, token=5)
+    claimed = contacts_claim(campaign_id=campaign.pk, sender_id=sender.pk, token=5, limit=contacts)
+    for contact in claimed:
         batch.add_sent(contact, template_id=template.pk, body='{"to":"x"}', wamid=f"w.{contact.id}")
     return batch, campaign
 

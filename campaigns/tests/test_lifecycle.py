@@ -168,17 +168,41 @@ def test_cancel_is_final():
 
 def test_retry_failed_puts_failed_contacts_back_and_restarts_a_completed_campaign():
     campaign, _, _ = _ready_campaign(contacts=0)
-    ContactFactory.create_batch(2, campaign=campaign, state="failed", last_error_code=131026)
+    ContactFactory.create_batch(2, campaign=campaign, state="failed", last_error_code=131000)
     ContactFactory(campaign=campaign, state="sent")
-    Campaign.objects.filter(pk=campaign.pk).update(status="completed", failed_count=2)
+    Campaign.objects.filter(pk=campaign.pk).update(status="completed")
 
-    assert campaign_retry_failed(campaign=campaign) == 2
+    result = campaign_retry_failed(campaign=campaign)
 
+    assert (result.queued, result.left) == (2, {})
     assert campaign.status == Campaign.Status.RUNNING
     assert campaign.failed_count == 0
+    assert campaign.sent_count == 1
     pending = Contact.objects.filter(campaign=campaign, state="pending")
     assert pending.count() == 2
     assert not pending.filter(last_error_code__isnull=False).exists()
+
+
+def test_retry_failed_leaves_what_cannot_succeed_now_and_says_why():
+    campaign, _, _ = _ready_campaign(contacts=0)
+    ContactFactory(campaign=campaign, state="failed", last_error_code=131000)
+    ContactFactory(campaign=campaign, state="failed", last_error_code=131050, last_error="x")
+    ContactFactory(campaign=campaign, state="failed", last_error_code=131049, last_error="x")
+    ContactFactory(campaign=campaign, state="failed", last_error_code=131026, last_error="Gone.")
+    ContactFactory(campaign=campaign, state="failed", last_error="No value for body.1 in x.")
+    Campaign.objects.filter(pk=campaign.pk).update(status="completed")
+
+    result = campaign_retry_failed(campaign=campaign)
+
+    assert result.queued == 1
+    assert result.left == {
+        "the person stopped marketing messages": 1,
+        "Meta's per-user marketing limit (try again after 24 hours)": 1,
+        "Gone.": 1,
+        "No value for body.1 in x.": 1,
+    }
+    assert campaign.failed_count == 4
+    assert Contact.objects.filter(campaign=campaign, state="pending").count() == 1
 
 
 def test_retry_failed_with_nothing_failed_says_so():

@@ -3,6 +3,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from campaigns.counters import campaign_recount
 from campaigns.models import Campaign
 from tests.factories import (
     CampaignFactory,
@@ -52,7 +53,8 @@ def test_schedule_pause_resume_cancel(api):
     assert scheduled.json()["status"] == "scheduled"
     paused = api.post(_url("pause", campaign), {"reason": "Waiting for stock"})
     assert paused.json()["pause_reason"] == "Waiting for stock"
-    assert api.post(_url("resume", campaign)).json()["status"] == "running"
+    # Resumed before its time, it waits for that time rather than starting at once.
+    assert api.post(_url("resume", campaign)).json()["status"] == "scheduled"
     assert api.post(_url("cancel", campaign)).json()["status"] == "cancelled"
     assert api.post(_url("resume", campaign)).status_code == 409
 
@@ -60,10 +62,10 @@ def test_schedule_pause_resume_cancel(api):
 def test_retry_failed_and_retarget(api):
     campaign = _ready()
     api.post(_url("launch", campaign))
-    campaign.contacts.update(state="failed")
+    _fail_all(campaign)
 
-    assert api.post(_url("retry-failed", campaign)).json() == {"requeued": 2}
-    campaign.contacts.update(state="failed")
+    assert api.post(_url("retry-failed", campaign)).json() == {"requeued": 2, "left": {}}
+    _fail_all(campaign)
     created = api.post(_url("retarget", campaign), {"audience": "failed", "name": "Again"})
 
     assert created.status_code == 201
@@ -90,3 +92,9 @@ def test_the_api_wants_a_token(client):
 
     assert client.post(_url("launch", campaign)).status_code in (401, 403)
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.READY
+
+
+def _fail_all(campaign):
+    """As if every send had failed on a transient error (counters kept by a recount)."""
+    campaign.contacts.update(state="failed", last_error_code=131000, last_error="Meta hiccup")
+    campaign_recount(campaign_id=campaign.pk)

@@ -2,6 +2,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from campaigns.counters import campaign_recount
 from campaigns.models import Campaign
 from tests.factories import CampaignFactory, ContactFactory, SenderFactory, SenderTemplateFactory
 
@@ -74,11 +75,11 @@ def test_pause_resume_retry_and_retarget_from_the_page(marketer_client, marketer
     assert Campaign.objects.get(pk=pk).status == Campaign.Status.PAUSED
     marketer_client.post(reverse("campaign-resume", kwargs={"pk": pk}))
     assert Campaign.objects.get(pk=pk).status == Campaign.Status.RUNNING
-    campaign.contacts.update(state="failed")
+    _fail_all(campaign)
 
     retried = marketer_client.post(reverse("campaign-retry-failed", kwargs={"pk": pk}))
     assert _messages(retried)[-1] == "2 failed contacts are queued again."
-    campaign.contacts.update(state="failed")
+    _fail_all(campaign)
     response = marketer_client.post(
         reverse("campaign-retarget", kwargs={"pk": pk}), {"audience": "failed"}
     )
@@ -96,3 +97,9 @@ def test_actions_refuse_get(marketer_client):
 
     assert response.status_code == 405
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.READY
+
+
+def _fail_all(campaign):
+    """As if every send had failed on a transient error (counters kept by a recount)."""
+    campaign.contacts.update(state="failed", last_error_code=131000, last_error="Meta hiccup")
+    campaign_recount(campaign_id=campaign.pk)

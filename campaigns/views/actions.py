@@ -88,12 +88,23 @@ def campaign_cancel(request, pk: int):
 def campaign_retry_failed(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
     try:
-        count = lifecycle.campaign_retry_failed(campaign=campaign, user=request.user)
+        result = lifecycle.campaign_retry_failed(campaign=campaign, user=request.user)
     except CampaignStateError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{count} failed contacts are queued again.")
+        messages.success(request, _retry_sentence(result))
     return _back(request, pk)
+
+
+def _retry_sentence(result) -> str:
+    sentence = f"{result.queued} failed contacts are queued again."
+    if result.left:
+        why = "; ".join(
+            f"{n} because {reason[0].lower()}{reason[1:]}"
+            for reason, n in sorted(result.left.items(), key=lambda item: -item[1])
+        )
+        sentence += f" {sum(result.left.values())} stay failed: {why}."
+    return sentence
 
 
 @require_POST

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
+from campaigns.counters import replies_sql
 from campaigns.models import OptOut
 from campaigns.services.optouts import optout_record
 from campaigns.services.statuses import PRECEDENCE, StatusUpdate, status_precedence_sql
@@ -175,7 +176,7 @@ def message_preview(message: IncomingMessage) -> str:
 # A reply belongs to the campaign message it quotes (context.id); otherwise to the latest
 # campaign message sent to that person from that number within the window, found through the
 # (recipient, sent_at) index. Only the first reply counts for the message and its campaign.
-_ATTRIBUTE_SQL = """
+_ATTRIBUTE_SQL = f"""
 WITH d AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(phones)s::bigint[], %(recipients)s::text[],
         %(contexts)s::text[], %(ts)s::timestamptz[]) AS d(id, phone_id, recipient, context, ts)
@@ -202,11 +203,7 @@ first_reply AS (
     WHERE m.id = f.message_id AND m.replied_at IS NULL
     RETURNING m.campaign_id
 ),
-bumped AS (
-    UPDATE campaigns_campaign c SET replied_count = c.replied_count + r.n
-    FROM (SELECT campaign_id, count(*) AS n FROM first_reply GROUP BY campaign_id) r
-    WHERE c.id = r.campaign_id
-)
+bumped AS ({replies_sql("first_reply")})
 SELECT count(*) FROM linked
 """
 
@@ -247,6 +244,7 @@ def _keywords_opt_out(new) -> int:
                 phone=f"+{message.wa_id}",
                 reason=OptOut.Reason.KEYWORD,
                 source=f"Replied {message.body.strip()[:40]!r} to {message.phone_number_id}",
+                at=message.timestamp,
             )
     return recorded
 

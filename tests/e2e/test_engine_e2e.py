@@ -54,7 +54,9 @@ def assert_each_contact_once(meta, campaign, *, failed=()):
     by_recipient = meta.stats()["accepted_by_recipient"]
     phones = {p.lstrip("+") for p in campaign.contacts.values_list("phone", flat=True)}
     expected = phones - {p.lstrip("+") for p in failed}
-    assert set(by_recipient) == expected, "a contact was skipped (or an unknown one sent)"
+    missing = campaign.contacts.filter(phone__in=[f"+{p}" for p in expected - set(by_recipient)])
+    how = list(missing.values_list("phone", "state", "attempts", "last_error"))
+    assert set(by_recipient) == expected, f"a contact was skipped (or an unknown one sent): {how}"
     twice = {phone: n for phone, n in by_recipient.items() if n != 1}
     assert not twice, f"sent more than once: {twice}"
 
@@ -98,17 +100,17 @@ def test_132001_moves_that_sender_to_its_next_template_in_saved_order(meta, work
     assert set(others.values_list("template__name", flat=True)) == {"promo_a"}
 
 
-def test_131042_on_one_number_moves_its_contacts_to_the_others_unchanged(meta, worker, staged):
+def test_133010_on_one_number_moves_its_contacts_to_the_others_unchanged(meta, worker, staged):
     broken = phone_number_id(2)
-    meta.set_scenario({"rules": [{"phone_number_id": broken, "error_code": 131042, "after": 20}]})
+    meta.set_scenario({"rules": [{"phone_number_id": broken, "error_code": 133010, "after": 20}]})
     worker()
     campaign = _finished(campaign_launch(campaign=staged(contacts=300)))
 
     assert_each_contact_once(meta, campaign)
     sender = campaign.senders.get(phone__phone_number_id=broken)
-    assert (sender.state, sender.exhausted_code) == ("exhausted", 131042)
+    assert (sender.state, sender.exhausted_code) == ("exhausted", 133010)
     assert meta.stats()["accepted_by_phone"][broken] == 20
-    moved = Contact.objects.filter(campaign=campaign, last_error_code=131042)
+    moved = Contact.objects.filter(campaign=campaign, last_error_code=133010)
     assert moved.exists()
     for contact in moved:
         [received] = meta.messages(contact.phone.lstrip("+"))

@@ -227,7 +227,7 @@ CATALOGUE: dict[int, ErrorInfo] = {
     ),
     # Codes outside META_API.md's table that Meta documents and that do reach senders.
     **_entries(
-        [1, 2],
+        [1, 2, 133004],
         Scope.TRANSIENT,
         "Meta's API had a temporary problem.",
         "Retry the same message with growing pauses.",
@@ -300,11 +300,14 @@ def classify(code: int | None, *, http_status: int | None = None) -> ErrorInfo:
     if code is None:
         return _classify_without_code(http_status)
     if http_status is None or 400 <= http_status < 500:
+        # Meta adds codes (133004 "temporarily unavailable" is one): an unknown one is retried
+        # a few times with growing pauses rather than failing a contact that may go through.
         return ErrorInfo(
             code,
-            Scope.PAYLOAD,
-            f"Meta rejected this message with error code {code}, which TitanFlow does not know.",
-            "Mark this contact failed with Meta's reason; do not switch numbers.",
+            Scope.TRANSIENT,
+            f"Meta refused this message with error code {code}, which TitanFlow does not know.",
+            "Retry the same message a few times with growing pauses, then mark it failed.",
+            retry_after_s=5.0,
         )
     return _unexpected(code, http_status)
 

@@ -78,8 +78,13 @@ def template_status(meta_id: str, event: str, *, name="spring_sale", at: int | N
     return envelope(("message_template_status_update", value), at=at)
 
 
-def preference(wa_id: str, value: str) -> dict:
-    item = {"wa_id": wa_id, "category": "marketing_messages", "value": value, "timestamp": 1}
+def preference(wa_id: str, value: str, *, timestamp: int = 1) -> dict:
+    item = {
+        "wa_id": wa_id,
+        "category": "marketing_messages",
+        "value": value,
+        "timestamp": str(timestamp),
+    }
     body = {"messaging_product": "whatsapp", "metadata": _metadata(PHONE_NUMBER_ID)}
     return envelope(("user_preferences", {**body, "user_preferences": [item]}))
 

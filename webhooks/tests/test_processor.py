@@ -169,6 +169,7 @@ def test_status_for_an_ambiguous_send_writes_its_message_from_the_kept_payload(
         campaign=campaign,
         state=Contact.State.CLAIMED,
         claimed_by=None,
+        sending=True,
         payload='{"to": "971500000001"}',
         payload_template=template,
     )
@@ -277,10 +278,22 @@ def test_throughput_upgrade_raises_the_numbers_rate(deliver, phone):
 
 
 def test_user_preferences_stop_then_resume(deliver, phone):
-    deliver(d.preference("971500000009", "stop"))
-    assert OptOut.objects.get(phone="+971500000009").reason == "user_preferences"
-    deliver(d.preference("971500000009", "resume"))
-    assert not OptOut.objects.exists()
+    deliver(d.preference("971500000009", "stop", timestamp=1_700_000_000))
+    assert OptOut.objects.active().get(phone="+971500000009").reason == "user_preferences"
+    deliver(d.preference("971500000009", "resume", timestamp=1_700_000_100))
+    assert not OptOut.objects.active().exists()
+
+
+def test_a_resume_older_than_the_stop_arriving_late_keeps_the_opt_out(deliver, phone):
+    deliver(d.preference("971500000009", "stop", timestamp=1_700_000_100))
+    deliver(d.preference("971500000009", "resume", timestamp=1_700_000_000))
+    assert OptOut.objects.active().filter(phone="+971500000009").exists()
+
+
+def test_a_stop_older_than_the_resume_arriving_late_does_not_opt_out_again(deliver, phone):
+    deliver(d.preference("971500000009", "resume", timestamp=1_700_000_100))
+    deliver(d.preference("971500000009", "stop", timestamp=1_700_000_000))
+    assert not OptOut.objects.active().filter(phone="+971500000009").exists()
 
 
 def test_incoming_message_lands_in_the_inbox_once(deliver, phone):

@@ -94,14 +94,18 @@ def test_no_answer_at_all_is_transient():
     assert classify(None, http_status=502).scope == Scope.TRANSIENT
 
 
-def test_unknown_code_with_client_error_fails_the_contact_and_names_the_code():
+def test_unknown_code_with_client_error_is_retried_as_transient_and_names_the_code():
     info = classify(987654, http_status=400)
-    assert info.scope == Scope.PAYLOAD
+    assert info.scope == Scope.TRANSIENT
     assert "987654" in info.meaning
 
 
-def test_unknown_code_from_a_webhook_fails_the_contact():
-    assert classify(987654).scope == Scope.PAYLOAD
+def test_unknown_code_from_a_webhook_is_retried_as_transient():
+    assert classify(987654).scope == Scope.TRANSIENT
+
+
+def test_133004_temporarily_unavailable_is_transient():
+    assert classify(133004, http_status=503).scope == Scope.TRANSIENT
 
 
 def test_http_429_without_code_is_throttle():
