@@ -3,6 +3,18 @@ from django.db import models
 from django.db.models import Q
 
 from templates_app.models import MessageTemplate, PhoneNumber
+from titanflow.access import MARKETER, role_of
+
+
+class CampaignQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Marketers reach the campaigns they own; admins and viewers see every campaign."""
+        role = role_of(user)
+        if role is None:
+            return self.none()
+        if role == MARKETER:
+            return self.filter(owner=user)
+        return self
 
 
 class Campaign(models.Model):
@@ -58,6 +70,8 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_status_sched")]

@@ -11,6 +11,7 @@ from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.progress import SyncProgress
 from templates_app.services.sync import AccountVerificationError, account_create
+from titanflow.audit import audit_record
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -51,6 +52,16 @@ class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = WhatsAppAccount.objects.order_by("name", "id")
     serializer_class = AccountSerializer
     filterset_fields = ["waba_id", "health"]
+    access_actions = {"create": "account.manage", "sync": "assets.sync"}
+
+    def perform_create(self, serializer):
+        account = serializer.save()
+        changes = {"waba_id": account.waba_id, "name": account.name, "access_token": "changed"}
+        if serializer.validated_data.get("app_secret"):
+            changes["app_secret"] = "changed"
+        audit_record(
+            user=self.request.user, action="account.create", obj=account, changes=changes, via="api"
+        )
 
     @extend_schema(
         request=None,

@@ -14,6 +14,8 @@ from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.progress import SyncProgress, is_active
 from templates_app.services.sync import AccountVerificationError, account_create
+from titanflow.access import requires
+from titanflow.audit import audit_record
 from titanflow.whatsapp.payloads import Slot, example_values, highlight_preview
 
 TEMPLATES_PER_PAGE = 25
@@ -46,6 +48,7 @@ def account_list(request):
 
 
 @require_http_methods(["GET", "POST"])
+@requires("account.manage")
 def account_new(request):
     form = AccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -54,11 +57,19 @@ def account_new(request):
         except AccountVerificationError as exc:
             form.add_error(None, str(exc))
         else:
+            _audit_account_added(request.user, account, form.cleaned_data, via="page")
             return _account_added(request, account)
     template = "templates_app/account_new.html"
     if request.htmx:
         template += "#account-form"
     return render(request, template, {"form": form})
+
+
+def _audit_account_added(user, account: WhatsAppAccount, data: dict, *, via: str):
+    changes = {"waba_id": account.waba_id, "name": account.name, "access_token": "changed"}
+    if data.get("app_secret"):
+        changes["app_secret"] = "changed"
+    audit_record(user=user, action="account.create", obj=account, changes=changes, via=via)
 
 
 def _account_added(request, account: WhatsAppAccount):
@@ -70,6 +81,7 @@ def _account_added(request, account: WhatsAppAccount):
 
 
 @require_POST
+@requires("assets.sync")
 def account_sync(request, pk: int):
     account = get_object_or_404(WhatsAppAccount, pk=pk)
     account_sync_enqueue(account=account)
@@ -80,6 +92,7 @@ def account_sync(request, pk: int):
 
 
 @require_POST
+@requires("assets.sync")
 def accounts_sync(request):
     accounts = list(WhatsAppAccount.objects.order_by("name", "id"))
     for account in accounts:
@@ -130,11 +143,15 @@ def phone_list(request):
 
 
 @require_POST
+@requires("phone.rate")
 def phone_rate(request, pk: int):
     phone = get_object_or_404(PhoneNumber.objects.select_related("account"), pk=pk)
     form = PhoneRateForm(request.POST, phone=phone)
     if form.is_valid():
+        before = phone.max_mps
         phone.set_max_mps(form.cleaned_data["max_mps"])
+        changes = {"max_mps": [before, phone.max_mps]}
+        audit_record(user=request.user, action="phone.rate", obj=phone, changes=changes, via="page")
         form = None
     if request.htmx:
         return render(
