@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
 from templates_app.models import PhoneNumber, WhatsAppAccount
-from tests.factories import CampaignFactory, ConversationFactory, PhoneFactory
+from tests.factories import CampaignFactory, ConversationFactory, MessageFactory, PhoneFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -101,10 +101,25 @@ def test_viewers_cannot_write_through_any_api_endpoint(viewer, method, path):
     assert getattr(api, method)(path).status_code == 403, path
 
 
-@pytest.mark.parametrize("path", [p for p in _app_routes("page") if not p.startswith(OWN_THINGS)])
-def test_viewers_read_every_page_that_only_shows(viewer_client, path):
-    # Pages that edit (the wizard, the add-account form) refuse; the rest show.
-    assert viewer_client.get(path).status_code in (200, 302, 403, 404, 405), path
+# Pages that are forms for changing things: a role that may not change those things is refused.
+EDITING_PAGES = {
+    "viewer": {"/campaigns/new/", "/campaigns/1/setup/upload/", "/assets/accounts/new/", "/audit/"},
+    "marketer": {"/assets/accounts/new/", "/audit/"},
+}
+
+
+@pytest.mark.parametrize("role", ["viewer", "marketer"])
+@pytest.mark.parametrize("path", list(_app_routes("page")))
+def test_each_role_reads_every_page_except_the_forms_it_may_not_use(request, role, path):
+    client = request.getfixturevalue(f"{role}_client")
+    CampaignFactory(pk=1, status=Campaign.Status.DRAFT)  # the marketer's own, so pages exist
+
+    status = client.get(path).status_code
+
+    if path in EDITING_PAGES[role]:
+        assert status == 403, path
+    else:
+        assert status in (200, 302, 404, 405), path
 
 
 ADMIN_ONLY = [
@@ -242,3 +257,23 @@ def test_logout_needs_a_post_and_ends_the_session(marketer_client):
     assert marketer_client.get("/accounts/logout/").status_code == 405
     marketer_client.post("/accounts/logout/")
     assert marketer_client.get("/").status_code == 302
+
+
+def test_the_dashboard_counts_only_what_the_user_may_see(client, marketer, other_marketer, viewer):
+    MessageFactory.create_batch(2)  # the marketer's campaign
+    theirs = CampaignFactory(owner=other_marketer, status=Campaign.Status.RUNNING, name="Theirs")
+    MessageFactory.create_batch(3, contact__campaign=theirs)
+
+    client.force_login(marketer)
+    mine = client.get("/").content.decode()
+    client.force_login(viewer)
+    everyone = client.get("/").content.decode()
+
+    assert _stat(mine, "sent") == "2" and "Theirs" not in mine
+    assert _stat(everyone, "sent") == "5" and "Theirs" in everyone
+
+
+def _stat(html: str, name: str) -> str:
+    start = html.index(f'data-stat="{name}"')
+    value = html.index('class="value">', start) + len('class="value">')
+    return html[value : html.index("<", value)]
