@@ -277,3 +277,25 @@ def _stat(html: str, name: str) -> str:
     start = html.index(f'data-stat="{name}"')
     value = html.index('class="value">', start) + len('class="value">')
     return html[value : html.index("<", value)]
+
+
+@pytest.mark.parametrize("role", ["marketer", "viewer"])
+def test_the_campaign_list_costs_the_same_for_every_role(
+    request, role, other_marketer, django_assert_num_queries
+):
+    client = request.getfixturevalue(f"{role}_client")
+    CampaignFactory.create_batch(3)
+    CampaignFactory.create_batch(3, owner=other_marketer)
+
+    with django_assert_num_queries(5):  # session, user, groups, count, the page with owners
+        response = client.get("/campaigns/")
+
+    assert response.content.decode().count("data-campaign=") == (3 if role == "marketer" else 6)
+
+
+def test_a_refusal_explains_itself(viewer_client):
+    response = viewer_client.post("/campaigns/new/", {"name": "Nope"})
+
+    assert response.status_code == 403
+    assert "Viewers can look but not change anything." in response.content.decode()
+    assert not Campaign.objects.exists()
