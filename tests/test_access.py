@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from templates_app.models import PhoneNumber, WhatsAppAccount
 from tests.factories import CampaignFactory, ConversationFactory, MessageFactory, PhoneFactory
+from titanflow.access import role_of
 
 pytestmark = pytest.mark.django_db
 
@@ -103,8 +104,14 @@ def test_viewers_cannot_write_through_any_api_endpoint(viewer, method, path):
 
 # Pages that are forms for changing things: a role that may not change those things is refused.
 EDITING_PAGES = {
-    "viewer": {"/campaigns/new/", "/campaigns/1/setup/upload/", "/assets/accounts/new/", "/audit/"},
-    "marketer": {"/assets/accounts/new/", "/audit/"},
+    "viewer": {
+        "/campaigns/new/",
+        "/campaigns/1/setup/upload/",
+        "/assets/accounts/new/",
+        "/audit/",
+        "/users/",
+    },
+    "marketer": {"/assets/accounts/new/", "/audit/", "/users/"},
 }
 
 
@@ -128,21 +135,27 @@ ADMIN_ONLY = [
     ("post", "/assets/phones/{phone}/rate/"),
     ("post", "/api/accounts/"),
     ("get", "/audit/"),
+    ("get", "/users/"),
+    ("post", "/users/{marketer}/role/"),
 ]
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_ONLY)
-def test_marketers_cannot_manage_accounts_rates_or_read_the_audit_log(
-    marketer_client, method, path
+def test_marketers_cannot_manage_accounts_rates_users_or_read_the_audit_log(
+    marketer_client, marketer, method, path
 ):
     phone = PhoneFactory(max_mps=80)
     body = {"waba_id": "100000000000999", "access_token": "t", "app_secret": "s", "max_mps": 5}
 
-    response = getattr(marketer_client, method)(path.format(phone=phone.pk), body)
+    body["role"] = "admin"
+    path = path.format(phone=phone.pk, marketer=marketer.pk)
+
+    response = getattr(marketer_client, method)(path, body)
 
     assert response.status_code == 403, path
     assert not WhatsAppAccount.objects.filter(waba_id="100000000000999").exists()
     assert PhoneNumber.objects.get(pk=phone.pk).max_mps == 80
+    assert role_of(type(marketer).objects.get(pk=marketer.pk)) == "marketer"
 
 
 def test_an_admin_changes_a_numbers_rate(site_admin_client):

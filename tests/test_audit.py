@@ -206,3 +206,30 @@ def test_the_audit_log_is_read_only_in_the_admin(client, staff_user, marketer):
     assert client.get("/admin/titanflow/auditentry/add/").status_code == 403
     client.post(f"/admin/titanflow/auditentry/{entry.pk}/delete/", {"post": "yes"})
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_an_admin_changes_a_role_on_the_users_page(site_admin_client, marketer):
+    response = site_admin_client.post(f"/users/{marketer.pk}/role/", {"role": "viewer"})
+
+    assert response.status_code == 302
+    assert list(marketer.groups.values_list("name", flat=True)) == ["viewers"]
+    entry = AuditEntry.objects.get(action="user.role")
+    assert (entry.username, entry.via, entry.object_id) == ("ada", "page", str(marketer.pk))
+    assert entry.changes == {"role": ["marketer", "viewer"]}
+
+
+def test_an_admin_cannot_demote_themself(site_admin_client, site_admin):
+    site_admin_client.post(f"/users/{site_admin.pk}/role/", {"role": "viewer"})
+
+    assert list(site_admin.groups.values_list("name", flat=True)) == ["admins"]
+    assert not AuditEntry.objects.exists()
+
+
+def test_the_users_page_shows_each_role_in_constant_queries(
+    site_admin_client, marketer, viewer, other_marketer, django_assert_num_queries
+):
+    with django_assert_num_queries(6):  # session, user, groups, count, users, their role groups
+        page = site_admin_client.get("/users/").content.decode()
+
+    assert page.count("data-user=") == 4
+    assert '<option value="viewer" selected>' in page

@@ -1,17 +1,68 @@
-"""Pages about people rather than campaigns: the audit log (admins) and one's own API token."""
+"""Pages about people rather than campaigns: users and their roles and the audit log (admins),
+and one's own API token (everyone)."""
 
+from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.shortcuts import redirect, render
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.authtoken.models import Token
 
-from titanflow.access import requires
+from titanflow.access import ROLES, group_name, requires
 from titanflow.audit import audit_record
 from titanflow.models import AuditEntry
+from titanflow.users import user_set_role
 
 AUDIT_PAGE_SIZE = 50
+USERS_PAGE_SIZE = 50
+NO_ROLE = "none"
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=[(role, role) for role in ROLES] + [(NO_ROLE, "no role")])
+
+
+@require_GET
+@requires("user.manage")
+def user_list(request):
+    role_groups = Group.objects.filter(name__in=[group_name(role) for role in ROLES])
+    users = (
+        get_user_model()
+        .objects.prefetch_related(Prefetch("groups", queryset=role_groups, to_attr="role_groups"))
+        .order_by("username", "id")
+    )
+    page = Paginator(users, USERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(user, _role_from(user)) for user in page.object_list]
+    return render(request, "users.html", {"page": page, "rows": rows, "roles": RoleForm()})
+
+
+def _role_from(user) -> str:
+    # role_of would query each user's groups again; the prefetch already holds them.
+    if user.is_superuser:
+        return "admin (superuser)"
+    names = {group.name for group in user.role_groups}
+    return next((role for role in ROLES if group_name(role) in names), NO_ROLE)
+
+
+@require_POST
+@requires("user.manage")
+def user_role(request, pk: int):
+    user = get_object_or_404(get_user_model(), pk=pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles.")
+        return redirect("user-list")
+    role = form.cleaned_data["role"]
+    if user == request.user and role != "admin":
+        messages.error(request, "You cannot take your own admin role away; ask another admin.")
+        return redirect("user-list")
+    user_set_role(user=user, role=None if role == NO_ROLE else role, by=request.user, via="page")
+    messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    return redirect("user-list")
 
 
 @require_GET

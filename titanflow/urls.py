@@ -19,6 +19,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("audit/", people.audit_log, name="audit-log"),
+    path("users/", people.user_list, name="user-list"),
+    path("users/<int:pk>/role/", people.user_role, name="user-role"),
     path("tokens/", people.token_page, name="tokens"),
     path("tokens/new/", people.token_create, name="token-create"),
     path("tokens/revoke/", people.token_revoke, name="token-revoke"),
