@@ -57,19 +57,18 @@ def account_new(request):
         except AccountVerificationError as exc:
             form.add_error(None, str(exc))
         else:
-            _audit_account_added(request.user, account, form.cleaned_data, via="page")
+            audit_record(
+                user=request.user,
+                action="account.create",
+                obj=account,
+                changes=form.cleaned_data,
+                via="page",
+            )
             return _account_added(request, account)
     template = "templates_app/account_new.html"
     if request.htmx:
         template += "#account-form"
     return render(request, template, {"form": form})
-
-
-def _audit_account_added(user, account: WhatsAppAccount, data: dict, *, via: str):
-    changes = {"waba_id": account.waba_id, "name": account.name, "access_token": "changed"}
-    if data.get("app_secret"):
-        changes["app_secret"] = "changed"
-    audit_record(user=user, action="account.create", obj=account, changes=changes, via=via)
 
 
 def _account_added(request, account: WhatsAppAccount):

@@ -27,6 +27,9 @@ def audit_record(
 
 
 def redact(changes: dict) -> dict:
+    """Secrets become "changed"; an empty secret (left unchanged) is left out."""
     return {
-        name: ("changed" if name in SECRET_FIELDS else value) for name, value in changes.items()
+        name: "changed" if name in SECRET_FIELDS else value
+        for name, value in changes.items()
+        if value or name not in SECRET_FIELDS
     }

@@ -63,6 +63,7 @@ def test_adding_an_account_checks_the_token_with_meta(
     entry = AuditEntry.objects.get(action="account.create")
     assert (entry.username, entry.via, entry.object_id) == ("ada", "page", str(account.pk))
     assert entry.changes["access_token"] == "changed"
+    assert "app_secret" not in entry.changes  # none was given, so none changed
     assert TOKEN not in str(entry.changes)
 
 
