@@ -2,6 +2,7 @@
 DESIGN.md gives it and nothing more (walked over every URL pattern); the admin is for staff."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -10,7 +11,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from templates_app.models import PhoneNumber, WhatsAppAccount
 from tests.factories import CampaignFactory, ConversationFactory, MessageFactory, PhoneFactory
-from titanflow.access import role_of
+from titanflow.access import RolePermission, role_of
 
 pytestmark = pytest.mark.django_db
 
@@ -312,3 +313,37 @@ def test_a_refusal_explains_itself(viewer_client):
     assert response.status_code == 403
     assert "Viewers can look but not change anything." in response.content.decode()
     assert not Campaign.objects.exists()
+
+
+def test_an_api_write_that_declares_no_action_is_for_admins_only(marketer, site_admin, viewer):
+    undeclared_view = SimpleNamespace()
+    post = lambda user: SimpleNamespace(method="POST", user=user)  # noqa: E731
+    get = SimpleNamespace(method="GET", user=viewer)
+
+    assert not RolePermission().has_permission(post(marketer), undeclared_view)
+    assert RolePermission().has_permission(post(site_admin), undeclared_view)
+    assert RolePermission().has_permission(get, undeclared_view)
+
+
+def test_a_superuser_is_an_admin_and_an_inactive_user_has_no_role(staff_user, marketer):
+    marketer.is_active = False
+
+    assert (role_of(staff_user), role_of(marketer)) == ("admin", None)
+
+
+def test_the_role_migration_keeps_the_old_marketer_group_members(django_user_model):
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    migration = import_module("titanflow.migrations.0002_role_groups")
+    Group.objects.filter(name="marketers").delete()  # as before the migration ran
+    old = Group.objects.create(name="marketer")
+    old.user_set.add(django_user_model.objects.create_user("early", password="x-Passw0rd!9"))
+
+    migration.create_groups(apps, None)
+
+    assert role_of(django_user_model.objects.get(username="early")) == "marketer"
+    assert not Group.objects.filter(name="marketer").exists()
+    assert set(Group.objects.values_list("name", flat=True)) >= {"admins", "marketers", "viewers"}

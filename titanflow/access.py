@@ -33,6 +33,8 @@ RULES = {
     "phone.rate": _ADMINS,
     "audit.view": _ADMINS,
     "user.manage": _ADMINS,
+    # What an API write that declares no action needs: nobody decided, so only admins.
+    "undeclared": _ADMINS,
 }
 
 
@@ -62,7 +64,8 @@ def can(user, action: str) -> bool:
 
 def requires(action: str):
     """View decorator: 403 unless the user's role allows `action`."""
-    RULES[action]  # an unknown action fails at import, not at the first request
+    if action not in RULES:  # fail at import, not at the first request
+        raise KeyError(f"Unknown access action {action!r}")
 
     def decorator(view):
         @wraps(view)
@@ -88,8 +91,8 @@ class RolePermission(BasePermission):
     """The API's default: reading needs a role; writing needs the view's declared action.
 
     A view names its write action in `access_action`, or per viewset action in
-    `access_actions` (`{"create": "account.manage"}`); a write that names none is admin-only,
-    so a new endpoint is closed until someone decides who may use it.
+    `access_actions` (`{"create": "account.manage"}`); a write that names none is "undeclared"
+    (admin-only), so a new endpoint is closed until someone decides who may use it.
     """
 
     def has_permission(self, request, view):
@@ -103,5 +106,5 @@ class RolePermission(BasePermission):
     def _write_action(view) -> str:
         per_action = getattr(view, "access_actions", {})
         return per_action.get(getattr(view, "action", None)) or getattr(
-            view, "access_action", "account.manage"
+            view, "access_action", "undeclared"
         )
