@@ -53,9 +53,14 @@ def role_of(user) -> str | None:
     if user.is_superuser:
         return ADMIN
     if not hasattr(user, "_titanflow_role"):
-        names = set(user.groups.values_list("name", flat=True))
-        user._titanflow_role = next((r for r in ROLES if group_name(r) in names), None)
+        user._titanflow_role = role_in(user.groups.values_list("name", flat=True))
     return user._titanflow_role
+
+
+def role_in(group_names) -> str | None:
+    """The strongest role among these group names."""
+    names = set(group_names)
+    return next((role for role in ROLES if group_name(role) in names), None)
 
 
 def can(user, action: str) -> bool:

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.authtoken.models import Token
 
-from titanflow.access import ROLES, group_name, requires
+from titanflow.access import ROLES, group_name, requires, role_in
 from titanflow.audit import audit_record
 from titanflow.models import AuditEntry
 from titanflow.users import user_set_role
@@ -41,11 +41,10 @@ def user_list(request):
 
 
 def _role_from(user) -> str:
-    # role_of would query each user's groups again; the prefetch already holds them.
+    # Not role_of: it would query each user's groups again; the prefetch already holds them.
     if user.is_superuser:
         return "admin (superuser)"
-    names = {group.name for group in user.role_groups}
-    return next((role for role in ROLES if group_name(role) in names), NO_ROLE)
+    return role_in(group.name for group in user.role_groups) or NO_ROLE
 
 
 @require_POST
