@@ -69,7 +69,9 @@ class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         """Queue a sync of the account's numbers and templates; poll `sync-status` for progress."""
-        sync_id = account_sync_enqueue(account=self.get_object())
+        account = self.get_object()
+        sync_id = account_sync_enqueue(account=account)
+        audit_record(user=request.user, action="account.sync", obj=account, via="api")
         return Response({"sync_id": sync_id}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

@@ -84,6 +84,7 @@ def _account_added(request, account: WhatsAppAccount):
 def account_sync(request, pk: int):
     account = get_object_or_404(WhatsAppAccount, pk=pk)
     account_sync_enqueue(account=account)
+    audit_record(user=request.user, action="account.sync", obj=account, via="page")
     if request.htmx:
         return _sync_status(request, list(WhatsAppAccount.objects.order_by("name", "id")))
     messages.info(request, f"Sync of {account.name} started.")
@@ -96,6 +97,7 @@ def accounts_sync(request):
     accounts = list(WhatsAppAccount.objects.order_by("name", "id"))
     for account in accounts:
         account_sync_enqueue(account=account)
+        audit_record(user=request.user, action="account.sync", obj=account, via="page")
     if request.htmx:
         return _sync_status(request, accounts)
     messages.info(request, "Sync of every account started.")

@@ -233,3 +233,21 @@ def test_the_users_page_shows_each_role_in_constant_queries(
 
     assert page.count("data-user=") == 4
     assert '<option value="viewer" selected>' in page
+
+
+def test_syncing_accounts_is_audited_on_pages_and_api(marketer_client, marketer):
+    first, second = AccountFactory(name="A shop"), AccountFactory(name="B shop")
+    api = APIClient()
+    api.force_authenticate(marketer)
+
+    marketer_client.post(f"/assets/accounts/{first.pk}/sync/")
+    marketer_client.post("/assets/sync/")
+    api.post(f"/api/accounts/{second.pk}/sync/")
+
+    synced = AuditEntry.objects.filter(action="account.sync").order_by("id")
+    assert [(e.via, e.object_id) for e in synced] == [
+        ("page", str(first.pk)),
+        ("page", str(first.pk)),
+        ("page", str(second.pk)),
+        ("api", str(second.pk)),
+    ]
