@@ -24,15 +24,49 @@ def shared_dir():
 
 
 @pytest.fixture
-def marketer(db, django_user_model):
-    user = django_user_model.objects.create_user(username="mara", password="s3cret-Passw0rd!")
-    user.groups.add(Group.objects.get_or_create(name=settings.MARKETER_GROUP)[0])
-    return user
+def marketer(db):
+    from tests.factories import the_marketer
+
+    return the_marketer()
 
 
 @pytest.fixture
 def marketer_client(client, marketer):
     client.force_login(marketer)
+    return client
+
+
+@pytest.fixture
+def other_marketer(db, django_user_model):
+    user = django_user_model.objects.create_user(username="omar", password="s3cret-Passw0rd!")
+    user.groups.add(Group.objects.get_or_create(name=settings.MARKETER_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def site_admin(db, django_user_model):
+    """In the admins group, not a superuser nor staff: the app's role, not the Django admin."""
+    user = django_user_model.objects.create_user(username="ada", password="s3cret-Passw0rd!")
+    user.groups.add(Group.objects.get_or_create(name=settings.ADMIN_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def site_admin_client(client, site_admin):
+    client.force_login(site_admin)
+    return client
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    user = django_user_model.objects.create_user(username="vera", password="s3cret-Passw0rd!")
+    user.groups.add(Group.objects.get_or_create(name=settings.VIEWER_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
     return client
 
 

@@ -5,9 +5,19 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber
+from titanflow.access import MARKETER, role_of
 
 
 class CampaignQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Marketers reach the campaigns they own; admins and viewers see every campaign."""
+        role = role_of(user)
+        if role is None:
+            return self.none()
+        if role == MARKETER:
+            return self.filter(owner=user)
+        return self
+
     def live(self):
         """Campaigns that may still send: the dashboard, the engine and its reactions share it."""
         return self.filter(status__in=Campaign.LIVE)

@@ -89,6 +89,7 @@ class ConversationMessages(generics.ListAPIView):
 
 class ConversationReply(APIView):
     http_method_names = ["post", "options"]
+    access_action = "inbox.reply"
 
     @extend_schema(request=ReplySerializer, responses={201: InboxMessageSerializer})
     def post(self, request, pk: int):
@@ -110,6 +111,7 @@ class ConversationReply(APIView):
 
 class ConversationRead(APIView):
     http_method_names = ["post", "options"]
+    access_action = "inbox.reply"
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request, pk: int):

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from inbox.models import Conversation
 from inbox.services.replies import ReplyError, conversation_reply
+from titanflow.access import can, requires
 
 CONVERSATIONS_PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
@@ -33,7 +34,9 @@ def inbox(request):
 def conversation_detail(request, pk: int):
     conversation = get_object_or_404(Conversation.objects.select_related("phone"), pk=pk)
     # Looking at the thread is reading it; the filter keeps polls from rewriting the row.
-    Conversation.objects.filter(pk=pk, unread_count__gt=0).update(unread_count=0)
+    # A viewer looking does not answer anyone, so the thread stays unread for those who will.
+    if can(request.user, "inbox.reply"):
+        Conversation.objects.filter(pk=pk, unread_count__gt=0).update(unread_count=0)
     context = _thread_context(request, conversation)
     if request.htmx and request.htmx.target == "thread":
         return render(request, "inbox/conversation.html#thread", context)
@@ -41,6 +44,7 @@ def conversation_detail(request, pk: int):
 
 
 @require_POST
+@requires("inbox.reply")
 def conversation_reply_view(request, pk: int):
     conversation = get_object_or_404(Conversation.objects.select_related("phone__account"), pk=pk)
     text = request.POST.get("text", "")
@@ -60,6 +64,7 @@ def conversation_reply_view(request, pk: int):
 
 
 @require_POST
+@requires("inbox.reply")
 def conversation_mark_read(request, pk: int):
     Conversation.objects.filter(pk=pk).update(unread_count=0)
     back = request.POST.get("next", "")

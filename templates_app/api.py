@@ -11,6 +11,7 @@ from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.progress import SyncProgress
 from templates_app.services.sync import AccountVerificationError, account_create
+from titanflow.audit import audit_record
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -51,6 +52,15 @@ class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = WhatsAppAccount.objects.order_by("name", "id")
     serializer_class = AccountSerializer
     filterset_fields = ["waba_id", "health"]
+    access_actions = {"create": "account.manage", "sync": "assets.sync"}
+
+    def perform_create(self, serializer):
+        account = serializer.save()
+        # The secrets in validated_data reach the log only as "changed" (see audit.redact).
+        changes = serializer.validated_data
+        audit_record(
+            user=self.request.user, action="account.create", obj=account, changes=changes, via="api"
+        )
 
     @extend_schema(
         request=None,
@@ -59,7 +69,9 @@ class AccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         """Queue a sync of the account's numbers and templates; poll `sync-status` for progress."""
-        sync_id = account_sync_enqueue(account=self.get_object())
+        account = self.get_object()
+        sync_id = account_sync_enqueue(account=account)
+        audit_record(user=request.user, action="account.sync", obj=account, via="api")
         return Response({"sync_id": sync_id}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

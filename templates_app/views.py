@@ -14,6 +14,8 @@ from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.progress import SyncProgress, is_active
 from templates_app.services.sync import AccountVerificationError, account_create
+from titanflow.access import requires
+from titanflow.audit import audit_record
 from titanflow.whatsapp.payloads import Slot, example_values, highlight_preview
 
 TEMPLATES_PER_PAGE = 25
@@ -46,6 +48,7 @@ def account_list(request):
 
 
 @require_http_methods(["GET", "POST"])
+@requires("account.manage")
 def account_new(request):
     form = AccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -54,6 +57,13 @@ def account_new(request):
         except AccountVerificationError as exc:
             form.add_error(None, str(exc))
         else:
+            audit_record(
+                user=request.user,
+                action="account.create",
+                obj=account,
+                changes=form.cleaned_data,
+                via="page",
+            )
             return _account_added(request, account)
     template = "templates_app/account_new.html"
     if request.htmx:
@@ -70,9 +80,11 @@ def _account_added(request, account: WhatsAppAccount):
 
 
 @require_POST
+@requires("assets.sync")
 def account_sync(request, pk: int):
     account = get_object_or_404(WhatsAppAccount, pk=pk)
     account_sync_enqueue(account=account)
+    audit_record(user=request.user, action="account.sync", obj=account, via="page")
     if request.htmx:
         return _sync_status(request, list(WhatsAppAccount.objects.order_by("name", "id")))
     messages.info(request, f"Sync of {account.name} started.")
@@ -80,10 +92,12 @@ def account_sync(request, pk: int):
 
 
 @require_POST
+@requires("assets.sync")
 def accounts_sync(request):
     accounts = list(WhatsAppAccount.objects.order_by("name", "id"))
     for account in accounts:
         account_sync_enqueue(account=account)
+        audit_record(user=request.user, action="account.sync", obj=account, via="page")
     if request.htmx:
         return _sync_status(request, accounts)
     messages.info(request, "Sync of every account started.")
@@ -130,11 +144,15 @@ def phone_list(request):
 
 
 @require_POST
+@requires("phone.rate")
 def phone_rate(request, pk: int):
     phone = get_object_or_404(PhoneNumber.objects.select_related("account"), pk=pk)
     form = PhoneRateForm(request.POST, phone=phone)
     if form.is_valid():
+        before = phone.max_mps
         phone.set_max_mps(form.cleaned_data["max_mps"])
+        changes = {"max_mps": [before, phone.max_mps]}
+        audit_record(user=request.user, action="phone.rate", obj=phone, changes=changes, via="page")
         form = None
     if request.htmx:
         return render(

@@ -26,7 +26,7 @@ def test_demo_loads_twice_and_the_printed_logins_work(db, settings, tmp_path):
     marketer = authenticate(username="marketer", password=marketer_password)
     admin = authenticate(username="admin", password=admin_password)
     assert marketer is not None and not marketer.is_staff
-    assert marketer.groups.filter(name="marketer").exists()
+    assert marketer.groups.filter(name="marketers").exists()
     assert admin is not None and admin.is_staff
     lines = (tmp_path / "demo" / "contacts.csv").read_text().splitlines()
     assert len(lines) == 21

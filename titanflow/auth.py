@@ -1,26 +1,16 @@
-"""Who may see what: marketers use the app, staff use the admin, Meta and integrators use
-their own authentication (signed webhooks, API tokens)."""
+"""The login wall: every page needs a logged-in user with a role; the admin, the API and the
+webhooks authenticate by their own means (staff login, API tokens, Meta's signatures)."""
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseForbidden
-from rest_framework.permissions import BasePermission
+from django.shortcuts import render
 
-# Paths that authenticate by other means; everything else needs a logged-in marketer.
+from titanflow.access import refusal, role_of
+
 _SELF_AUTHENTICATED = ("/admin/", "/api/", "/webhooks/", "/static/", "/healthz")
 _OPEN = ("/accounts/login/",)
-
-
-def is_marketer(user) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    cached = getattr(user, "_is_marketer", None)
-    if cached is None:
-        cached = user.groups.filter(name=settings.MARKETER_GROUP).exists()
-        user._is_marketer = cached
-    return cached
+# Someone without a role can still leave.
+_ANY_USER = ("/accounts/logout/",)
 
 
 class LoginRequiredMiddleware:
@@ -29,19 +19,11 @@ class LoginRequiredMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        if path.startswith(_SELF_AUTHENTICATED) or path.startswith(_OPEN):
+        if path.startswith(_SELF_AUTHENTICATED + _OPEN):
             return self.get_response(request)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        if not is_marketer(request.user):
-            return HttpResponseForbidden(
-                "This account is not in the marketer group. Ask an administrator for access."
-            )
+        if role_of(request.user) is None and not path.startswith(_ANY_USER):
+            context = {"exception": refusal(request.user, "view")}
+            return render(request, "403.html", context, status=403)
         return self.get_response(request)
-
-
-class IsMarketer(BasePermission):
-    message = "Only members of the marketer group may use the API."
-
-    def has_permission(self, request, view):
-        return is_marketer(request.user)

@@ -186,7 +186,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-MARKETER_GROUP = "marketer"
+# The three roles are Django groups (titanflow/access.py says what each may do).
+ADMIN_GROUP = "admins"
+MARKETER_GROUP = "marketers"
+VIEWER_GROUP = "viewers"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads nothing from it: the token goes in <body hx-headers>
@@ -221,7 +224,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["titanflow.auth.IsMarketer"],
+    "DEFAULT_PERMISSION_CLASSES": ["titanflow.access.RolePermission"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -230,7 +233,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "TitanFlow API",
     "VERSION": "1.0.0",
-    "SERVE_PERMISSIONS": ["titanflow.auth.IsMarketer"],
+    "SERVE_PERMISSIONS": ["titanflow.access.RolePermission"],
 }
 
 CELERY_BROKER_URL = REDIS_URL

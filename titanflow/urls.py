@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 
-from titanflow import views
+from titanflow import people, views
 
 
 @require_GET
@@ -18,6 +18,12 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("audit/", people.audit_log, name="audit-log"),
+    path("users/", people.user_list, name="user-list"),
+    path("users/<int:pk>/role/", people.user_role, name="user-role"),
+    path("tokens/", people.token_page, name="tokens"),
+    path("tokens/new/", people.token_create, name="token-create"),
+    path("tokens/revoke/", people.token_revoke, name="token-revoke"),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("titanflow.api_urls")),

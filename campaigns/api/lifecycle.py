@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from campaigns.models import Campaign
 from campaigns.services import lifecycle
 from campaigns.services.lifecycle import AUDIENCES, CampaignStateError
+from titanflow.audit import audit_record
 
 
 class CampaignStateSerializer(serializers.ModelSerializer):
@@ -46,25 +47,36 @@ class RetargetSerializer(serializers.Serializer):
 
 
 class _Action(APIView):
-    """POST runs `act(campaign, data, user)`; a CampaignStateError becomes 409."""
+    """POST runs `act(campaign, data, user)`; a CampaignStateError becomes 409.
+
+    Each success is audited as `audit_action` with the entry's `changes` from `audit_changes`.
+    """
 
     input_serializer = None
     http_method_names = ["post", "options"]
+    access_action = "campaign.change"
+    audit_action = ""
 
     def post(self, request, pk: int):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         data = {}
         if self.input_serializer is not None:
             serializer = self.input_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
         try:
-            return self.act(campaign, data, request.user)
+            response = self.act(campaign, data, request.user)
         except CampaignStateError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        self.audit(request.user, campaign, data, response)
+        return response
 
     def act(self, campaign, data, user) -> Response:
         raise NotImplementedError
+
+    def audit(self, user, campaign, data, response) -> None:
+        changes = {key: str(value) for key, value in data.items() if value not in ("", None)}
+        audit_record(user=user, action=self.audit_action, obj=campaign, changes=changes, via="api")
 
     @staticmethod
     def state(campaign) -> Response:
@@ -74,6 +86,10 @@ class _Action(APIView):
 @extend_schema(request=LaunchSerializer, responses=CampaignStateSerializer)
 class LaunchView(_Action):
     input_serializer = LaunchSerializer
+
+    def audit(self, user, campaign, data, response) -> None:
+        self.audit_action = "campaign.schedule" if data.get("scheduled_at") else "campaign.launch"
+        super().audit(user, campaign, data, response)
 
     def act(self, campaign, data, user):
         when = data.get("scheduled_at")
@@ -85,6 +101,7 @@ class LaunchView(_Action):
 @extend_schema(request=PauseSerializer, responses=CampaignStateSerializer)
 class PauseView(_Action):
     input_serializer = PauseSerializer
+    audit_action = "campaign.pause"
 
     def act(self, campaign, data, user):
         reason = data.get("reason") or f"Paused by {user} through the API."
@@ -93,12 +110,16 @@ class PauseView(_Action):
 
 @extend_schema(request=None, responses=CampaignStateSerializer)
 class ResumeView(_Action):
+    audit_action = "campaign.resume"
+
     def act(self, campaign, data, user):
         return self.state(lifecycle.campaign_resume(campaign=campaign, user=user))
 
 
 @extend_schema(request=None, responses=CampaignStateSerializer)
 class CancelView(_Action):
+    audit_action = "campaign.cancel"
+
     def act(self, campaign, data, user):
         return self.state(lifecycle.campaign_cancel(campaign=campaign, user=user))
 
@@ -117,6 +138,8 @@ class CancelView(_Action):
     ),
 )
 class RetryFailedView(_Action):
+    audit_action = "campaign.retry"
+
     def act(self, campaign, data, user):
         result = lifecycle.campaign_retry_failed(campaign=campaign, user=user)
         return Response({"requeued": result.queued, "left": result.left})
@@ -125,6 +148,11 @@ class RetryFailedView(_Action):
 @extend_schema(request=RetargetSerializer, responses={201: CampaignStateSerializer})
 class RetargetView(_Action):
     input_serializer = RetargetSerializer
+
+    def audit(self, user, campaign, data, response) -> None:
+        target = Campaign.objects.get(pk=response.data["id"])
+        changes = {"source_id": campaign.pk, "audience": data["audience"]}
+        audit_record(user=user, action="campaign.retarget", obj=target, changes=changes, via="api")
 
     def act(self, campaign, data, user):
         target = lifecycle.campaign_retarget(
@@ -140,5 +168,5 @@ class StatsView(APIView):
 
     @extend_schema(responses=inline_serializer("CampaignStats", {"id": serializers.IntegerField()}))
     def get(self, request, pk: int):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         return Response(lifecycle.campaign_stats(campaign=campaign))

@@ -18,6 +18,7 @@ from campaigns.importing import ImportFileError, import_enqueue, import_start
 from campaigns.importing.export import skipped_rows_csv
 from campaigns.models import Campaign
 from campaigns.services import setup
+from titanflow.audit import audit_record
 
 _STATUS_HELP = "One of: " + ", ".join(Campaign.Status.values)
 
@@ -169,6 +170,14 @@ class CampaignViewSet(
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     queryset = Campaign.objects.order_by("-created_at", "-id")
+    access_action = "campaign.change"
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    def perform_create(self, serializer):
+        campaign = serializer.save()
+        audit_record(user=self.request.user, action="campaign.create", obj=campaign, via="api")
 
     def perform_update(self, serializer):
         campaign = serializer.instance
@@ -183,10 +192,14 @@ class CampaignViewSet(
             raise serializers.ValidationError({"detail": str(exc)}) from exc
 
     def perform_destroy(self, instance):
+        pk = instance.pk
         try:
             setup.campaign_delete(campaign=instance)
         except setup.SetupError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from exc
+        audit_record(
+            user=self.request.user, action="campaign.delete", obj=instance, obj_id=pk, via="api"
+        )
 
     @extend_schema(request=UploadSerializer, responses={202: ImportReportSerializer})
     @action(

@@ -15,6 +15,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from campaigns.models import Campaign
 from campaigns.services import lifecycle
 from campaigns.services.lifecycle import CampaignStateError
+from titanflow.access import requires
+from titanflow.audit import audit_record
 
 
 def _back(request, campaign_id: int):
@@ -24,26 +26,34 @@ def _back(request, campaign_id: int):
     return redirect(url)
 
 
-def _act(request, pk: int, action, success: str):
-    campaign = get_object_or_404(Campaign, pk=pk)
+def _campaign(request, pk: int) -> Campaign:
+    return get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+
+
+def _act(request, pk: int, action, success: str, audit: str, changes: dict | None = None):
+    campaign = _campaign(request, pk)
     try:
         action(campaign)
     except CampaignStateError as exc:
         messages.error(request, str(exc))
     else:
+        audit_record(user=request.user, action=audit, obj=campaign, changes=changes, via="page")
         messages.success(request, success.format(campaign=campaign))
     return _back(request, pk)
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_launch(request, pk: int):
     when = _scheduled_at(request.POST.get("scheduled_at", ""))
 
     def launch(campaign):
         lifecycle.campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
 
-    done = "Scheduled." if when else "Launched: sending has started."
-    return _act(request, pk, launch, done)
+    if when:
+        changes = {"scheduled_at": when.isoformat()}
+        return _act(request, pk, launch, "Scheduled.", "campaign.schedule", changes)
+    return _act(request, pk, launch, "Launched: sending has started.", "campaign.launch")
 
 
 def _scheduled_at(raw: str):
@@ -54,6 +64,7 @@ def _scheduled_at(raw: str):
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_pause(request, pk: int):
     reason = request.POST.get("reason", "").strip()[:500] or f"Paused by {request.user}."
     return _act(
@@ -61,37 +72,48 @@ def campaign_pause(request, pk: int):
         pk,
         lambda c: lifecycle.campaign_pause(campaign=c, reason=reason, user=request.user),
         "Paused: no more messages go out until you resume.",
+        "campaign.pause",
+        {"reason": reason},
     )
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_resume(request, pk: int):
     return _act(
         request,
         pk,
         lambda c: lifecycle.campaign_resume(campaign=c, user=request.user),
         "Resumed: sending continues.",
+        "campaign.resume",
     )
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_cancel(request, pk: int):
     return _act(
         request,
         pk,
         lambda c: lifecycle.campaign_cancel(campaign=c, user=request.user),
         "Cancelled: contacts not yet sent will not be sent.",
+        "campaign.cancel",
     )
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_retry_failed(request, pk: int):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _campaign(request, pk)
     try:
         result = lifecycle.campaign_retry_failed(campaign=campaign, user=request.user)
     except CampaignStateError as exc:
         messages.error(request, str(exc))
     else:
+        changes = {"requeued": result.queued}
+        audit_record(
+            user=request.user, action="campaign.retry", obj=campaign, changes=changes, via="page"
+        )
         messages.success(request, _retry_sentence(result))
     return _back(request, pk)
 
@@ -108,8 +130,9 @@ def _retry_sentence(result) -> str:
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_retarget(request, pk: int):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _campaign(request, pk)
     try:
         target = lifecycle.campaign_retarget(
             campaign=campaign,
@@ -120,6 +143,10 @@ def campaign_retarget(request, pk: int):
     except CampaignStateError as exc:
         messages.error(request, str(exc))
         return _back(request, pk)
+    changes = {"source_id": campaign.pk, "audience": request.POST.get("audience", "")}
+    audit_record(
+        user=request.user, action="campaign.retarget", obj=target, changes=changes, via="page"
+    )
     messages.success(
         request, f"Follow-up campaign created with {target.total_count} contacts; review it."
     )

@@ -42,7 +42,7 @@ RATE_WINDOW = timedelta(hours=1)
 
 @require_GET
 def campaign_detail(request, pk: int):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     target = request.htmx.target if request.htmx else None
     if target == "campaign-live":
         return render(request, "campaigns/detail.html#live", _live_context(campaign))
@@ -54,7 +54,7 @@ def campaign_detail(request, pk: int):
 
 @require_GET
 def campaign_export(request, pk: int):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     response = StreamingHttpResponse(_csv_lines(campaign), content_type="text/csv; charset=utf-8")
     filename = f"campaign-{campaign.pk}-results.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -22,6 +22,8 @@ from campaigns.models import Campaign
 from campaigns.services import setup
 from campaigns.services.lifecycle import CampaignStateError, campaign_launch
 from campaigns.views import wizard_steps as steps
+from titanflow.access import requires
+from titanflow.audit import audit_record
 
 PAGE_SIZE = 25
 
@@ -38,7 +40,11 @@ def _step_url(campaign: Campaign, step: str) -> str:
 @require_GET
 def campaign_list(request):
     status = request.GET.get("status", "")
-    campaigns = Campaign.objects.select_related("owner").order_by("-created_at", "-id")
+    campaigns = (
+        Campaign.objects.visible_to(request.user)
+        .select_related("owner")
+        .order_by("-created_at", "-id")
+    )
     if status in Campaign.Status.values:
         campaigns = campaigns.filter(status=status)
     page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -49,6 +55,7 @@ def campaign_list(request):
 
 
 @require_http_methods(["GET", "POST"])
+@requires("campaign.create")
 def campaign_new(request):
     if request.method == "GET":
         return render(request, "campaigns/wizard/new.html", {"values": {"dedup_days": 0}})
@@ -61,6 +68,7 @@ def campaign_new(request):
     except setup.SetupError as exc:
         context = {"error": str(exc), "values": request.POST}
         return render(request, "campaigns/wizard/new.html", context, status=_refused(request))
+    audit_record(user=request.user, action="campaign.create", obj=campaign, via="page")
     return _upload_and_continue(request, campaign)
 
 
@@ -76,8 +84,9 @@ def _upload_and_continue(request, campaign: Campaign):
 
 
 @require_http_methods(["GET", "POST"])
+@requires("campaign.change")
 def campaign_wizard(request, pk: int, step: str):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     handler = _STEPS.get(step)
     if handler is None:
         raise Http404("No such step")
@@ -184,6 +193,7 @@ def _review_step(request, campaign: Campaign):
         try:
             when = _schedule_from_post(request.POST)
             campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
+            _audit_launch(request, campaign, when)
         except (CampaignStateError, ValueError) as exc:
             error = str(exc)
         else:
@@ -196,6 +206,16 @@ def _review_step(request, campaign: Campaign):
         "skips": _skip_rows((campaign.import_report or {}).get("skipped", {})),
     }
     return _render(request, campaign, "review", context, status=_refused(request) if error else 200)
+
+
+def _audit_launch(request, campaign: Campaign, when):
+    if when is None:
+        audit_record(user=request.user, action="campaign.launch", obj=campaign, via="page")
+        return
+    changes = {"scheduled_at": when.isoformat()}
+    audit_record(
+        user=request.user, action="campaign.schedule", obj=campaign, changes=changes, via="page"
+    )
 
 
 def _skip_rows(counts: dict) -> list[tuple[str, str, int]]:
@@ -226,28 +246,35 @@ _STEPS = {
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_duplicate(request, pk: int):
-    source = get_object_or_404(Campaign, pk=pk)
+    source = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     copy = setup.campaign_duplicate(campaign=source, user=request.user)
+    changes = {"source_id": source.pk}
+    audit_record(
+        user=request.user, action="campaign.duplicate", obj=copy, changes=changes, via="page"
+    )
     messages.success(request, f"“{copy.name}” is a new draft with the same setup.")
     return redirect(_step_url(copy, "upload"))
 
 
 @require_POST
+@requires("campaign.change")
 def campaign_delete(request, pk: int):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     try:
         setup.campaign_delete(campaign=campaign)
     except setup.SetupError as exc:
         messages.error(request, str(exc))
         return redirect("campaign-detail", pk=pk)
+    audit_record(user=request.user, action="campaign.delete", obj=campaign, obj_id=pk, via="page")
     messages.success(request, f"Deleted “{campaign.name}” and its uploaded list.")
     return redirect("campaign-list")
 
 
 @require_GET
 def campaign_skipped_csv(request, pk: int):
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     response = StreamingHttpResponse(
         skipped_rows_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
     )

@@ -8,12 +8,20 @@ from rest_framework.test import APIClient
 from templates_app.models import WhatsAppAccount
 from templates_app.tests.conftest import TOKEN, WABA
 from tests.factories import AccountFactory, PhoneFactory, TemplateFactory
+from titanflow.models import AuditEntry
 
 
 @pytest.fixture
 def api(marketer):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=marketer).key}")
+    return client
+
+
+@pytest.fixture
+def admin_api(site_admin):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=site_admin).key}")
     return client
 
 
@@ -25,10 +33,10 @@ def _fresh_cache():
 
 
 def test_creating_an_account_checks_the_token_and_never_echoes_it(
-    meta, api, django_capture_on_commit_callbacks
+    meta, admin_api, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        response = api.post(
+        response = admin_api.post(
             "/api/accounts/",
             {"waba_id": WABA, "access_token": TOKEN, "app_secret": "hush"},
             format="json",
@@ -40,10 +48,14 @@ def test_creating_an_account_checks_the_token_and_never_echoes_it(
     assert response.json()["name"] == "Sync Shop"
     assert WhatsAppAccount.objects.get(waba_id=WABA).access_token == TOKEN
     assert len(queued) == 1
+    entry = AuditEntry.objects.get(action="account.create")
+    assert (entry.username, entry.via) == ("ada", "api")
+    assert entry.changes["access_token"] == entry.changes["app_secret"] == "changed"
+    assert "hush" not in str(entry.changes) and TOKEN not in str(entry.changes)
 
 
-def test_a_refused_token_is_a_400_with_the_reason(meta, api):
-    response = api.post(
+def test_a_refused_token_is_a_400_with_the_reason(meta, admin_api):
+    response = admin_api.post(
         "/api/accounts/", {"waba_id": WABA, "access_token": "bad-token"}, format="json"
     )
 

@@ -10,6 +10,7 @@ from templates_app.services.progress import SyncProgress
 from templates_app.services.sync import account_sync
 from templates_app.tests.conftest import TOKEN, WABA
 from tests.factories import AccountFactory, PhoneFactory, TemplateFactory
+from titanflow.models import AuditEntry
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -48,10 +49,10 @@ def test_account_list_shows_health_and_never_the_token(marketer_client, django_a
 
 
 def test_adding_an_account_checks_the_token_with_meta(
-    meta, marketer_client, django_capture_on_commit_callbacks
+    meta, site_admin_client, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as queued:
-        response = marketer_client.post(
+        response = site_admin_client.post(
             "/assets/accounts/new/", {"waba_id": WABA, "access_token": TOKEN}
         )
 
@@ -59,10 +60,15 @@ def test_adding_an_account_checks_the_token_with_meta(
     assert response.status_code == 302
     assert (account.name, account.access_token) == ("Sync Shop", TOKEN)
     assert len(queued) == 1  # the first sync, sent once the account is stored
+    entry = AuditEntry.objects.get(action="account.create")
+    assert (entry.username, entry.via, entry.object_id) == ("ada", "page", str(account.pk))
+    assert entry.changes["access_token"] == "changed"
+    assert "app_secret" not in entry.changes  # none was given, so none changed
+    assert TOKEN not in str(entry.changes)
 
 
-def test_a_refused_token_is_explained_and_nothing_is_stored(meta, marketer_client):
-    response = marketer_client.post(
+def test_a_refused_token_is_explained_and_nothing_is_stored(meta, site_admin_client):
+    response = site_admin_client.post(
         "/assets/accounts/new/", {"waba_id": WABA, "access_token": "wrong-token"}, **HTMX
     )
 
@@ -73,9 +79,9 @@ def test_a_refused_token_is_explained_and_nothing_is_stored(meta, marketer_clien
     assert not WhatsAppAccount.objects.exists()
 
 
-def test_the_add_form_renders_on_its_own_page(marketer_client, django_assert_num_queries):
+def test_the_add_form_renders_on_its_own_page(site_admin_client, django_assert_num_queries):
     with django_assert_num_queries(3):
-        response = marketer_client.get("/assets/accounts/new/")
+        response = site_admin_client.get("/assets/accounts/new/")
 
     assert response.status_code == 200
     assert 'type="password"' in response.content.decode()
@@ -163,30 +169,37 @@ def test_phone_list_shows_quality_tier_and_rate(marketer_client, django_assert_n
     assert "up to 1000/s" in page
 
 
-def test_lowering_a_numbers_rate_sticks_and_marks_it(marketer_client):
+def test_lowering_a_numbers_rate_sticks_and_marks_it(site_admin_client):
     phone = PhoneFactory(max_mps=80)
 
-    response = marketer_client.post(f"/assets/phones/{phone.pk}/rate/", {"max_mps": 20}, **HTMX)
+    response = site_admin_client.post(f"/assets/phones/{phone.pk}/rate/", {"max_mps": 20}, **HTMX)
 
     phone.refresh_from_db()
     assert (phone.max_mps, phone.max_mps_overridden) == (20, True)
     assert "20/s lowered" in _text(response)
+    entry = AuditEntry.objects.get(action="phone.rate")
+    assert (entry.username, entry.object_id, entry.changes) == (
+        "ada",
+        str(phone.pk),
+        {"max_mps": [80, 20]},
+    )
 
 
-def test_a_rate_above_what_meta_allows_is_refused(marketer_client):
+def test_a_rate_above_what_meta_allows_is_refused(site_admin_client):
     phone = PhoneFactory(max_mps=80, throughput_level="STANDARD")
 
-    response = marketer_client.post(f"/assets/phones/{phone.pk}/rate/", {"max_mps": 500}, **HTMX)
+    response = site_admin_client.post(f"/assets/phones/{phone.pk}/rate/", {"max_mps": 500}, **HTMX)
 
     phone.refresh_from_db()
     assert phone.max_mps == 80
     assert "less than or equal to 80" in _text(response)
+    assert not AuditEntry.objects.exists()
 
 
-def test_restoring_the_full_rate_lets_sync_manage_it_again(marketer_client):
+def test_restoring_the_full_rate_lets_sync_manage_it_again(site_admin_client):
     phone = PhoneFactory(max_mps=20, max_mps_overridden=True)
 
-    response = marketer_client.post(f"/assets/phones/{phone.pk}/rate/", {"max_mps": 80})
+    response = site_admin_client.post(f"/assets/phones/{phone.pk}/rate/", {"max_mps": 80})
 
     assert response.status_code == 302
     assert not PhoneNumber.objects.get(pk=phone.pk).max_mps_overridden
