@@ -2,16 +2,21 @@
 
 Only what must happen before the 200: the size, the signature and that the body looks like a
 JSON object; then the delivery is stored durably and the processor woken. Parsing waits for
-the processor, so the answer takes milliseconds whatever the delivery holds.
+the processor, so the answer takes milliseconds whatever the delivery holds; only a delivery
+signed with an account's own secret is parsed here, to check whose entries it carries.
 """
 
 from titanflow.whatsapp.signature import verify_signature
 from webhooks.kick import processor_kick
 from webhooks.models import WebhookEvent
-from webhooks.secrets import signing_secrets
+from webhooks.parsing import InvalidDelivery, delivery_load, entry_waba_id, value_phone_number_id
+from webhooks.secrets import AccountSecrets, account_secrets, app_secret
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 TOO_LARGE = (413, "Delivery larger than 3 MB.")
+NO_SECRET = (403, "No app secret is configured; deliveries cannot be verified.")
+BAD_SIGNATURE = (403, "Invalid signature.")
+NOT_ITS_ACCOUNT = (403, "Signed with an account's app secret, for entries of another account.")
 _JSON_WHITESPACE = b" \t\r\n"
 
 
@@ -21,11 +26,9 @@ def delivery_accept(*, body: bytes, signature: str | None) -> tuple[int, str]:
         return TOO_LARGE
     if not signature:
         return 401, "Missing X-Hub-Signature-256."
-    secrets = signing_secrets()
-    if not secrets:
-        return 403, "No app secret is configured; deliveries cannot be verified."
-    if not any(verify_signature(secret, body, signature) for secret in secrets):
-        return 403, "Invalid signature."
+    refusal = _signature_refusal(body, signature)
+    if refusal:
+        return refusal
     # A JSON object starts with '{'. Checking that byte (not a full parse, which costs
     # milliseconds for a 1,000-status delivery) refuses form posts and garbage at no cost;
     # the processor records anything else that fails to parse.
@@ -37,3 +40,50 @@ def delivery_accept(*, body: bytes, signature: str | None) -> tuple[int, str]:
     WebhookEvent.store(body)
     processor_kick()
     return 200, "ok"
+
+
+def _signature_refusal(body: bytes, signature: str) -> tuple[int, str] | None:
+    own = app_secret()
+    # Meta signs with the app's secret: one HMAC and no parse for nearly every delivery.
+    if own and verify_signature(own, body, signature):
+        return None
+    accounts = account_secrets()
+    if not own and not accounts.waba_ids_by_secret:
+        return NO_SECRET
+    signers = [
+        wabas
+        for secret, wabas in accounts.waba_ids_by_secret.items()
+        if verify_signature(secret, body, signature)
+    ]
+    if not signers:
+        return BAD_SIGNATURE
+    if not _entries_belong(body, frozenset().union(*signers), accounts):
+        return NOT_ITS_ACCOUNT
+    return None
+
+
+def _entries_belong(body: bytes, waba_ids: frozenset[str], accounts: AccountSecrets) -> bool:
+    """Every entry is one of `waba_ids`, and names no number another account owns."""
+    try:
+        entries = delivery_load(body).get("entry")
+    except InvalidDelivery:
+        return False
+    if not isinstance(entries, list) or not entries:
+        return False
+    return all(_entry_belongs(entry, waba_ids, accounts) for entry in entries)
+
+
+def _entry_belongs(entry, waba_ids: frozenset[str], accounts: AccountSecrets) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    waba_id = entry_waba_id(entry)
+    if waba_id not in waba_ids:
+        return False
+    changes = entry.get("changes")
+    for change in changes if isinstance(changes, list) else []:
+        value = change.get("value") if isinstance(change, dict) else None
+        phone = value_phone_number_id(value) if isinstance(value, dict) else ""
+        # A number no account owns yet reaches nothing the processor would change.
+        if accounts.waba_by_phone.get(phone, waba_id) != waba_id:
+            return False
+    return True
