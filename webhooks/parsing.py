@@ -17,6 +17,7 @@ import orjson
 from campaigns.services.statuses import StatusUpdate
 from inbox.services.ingest import IncomingMessage
 from templates_app.services.events import AssetEvent
+from titanflow.whatsapp.values import int32, integer, mapping, mappings, text
 
 # Field name → the ParsedBatch list its events go to.
 ASSET_FIELDS = {
@@ -29,7 +30,6 @@ ASSET_FIELDS = {
 # Timestamps outside these years are not Meta's clock; the item is stamped with ours instead.
 EARLIEST_S = 946_684_800  # 2000-01-01
 LATEST_S = 4_102_444_800  # 2100-01-01
-INT32 = 2**31 - 1
 # Column widths of what the items are written to.
 WAMID_LENGTH = 128
 WA_ID_LENGTH = 32
@@ -123,20 +123,20 @@ def delivery_parse(body: bytes, *, into: ParsedBatch) -> list[str]:
         for change in _items(entry, "changes", into):
             value = change.get("value")
             if isinstance(value, dict):
-                _change_parse(_text(change.get("field")), value, waba_id, occurred_at, into)
+                _change_parse(text(change.get("field")), value, waba_id, occurred_at, into)
             else:
-                into.skipped.append(f"change {_text(change.get('field'))!r}: value not an object")
+                into.skipped.append(f"change {text(change.get('field'))!r}: value not an object")
     return into.skipped[noted:]
 
 
 def entry_waba_id(entry: dict) -> str:
     """The WABA an entry speaks for; the door and the processor must read it alike."""
-    return _text(entry.get("id"), ID_LENGTH)
+    return text(entry.get("id"), ID_LENGTH)
 
 
 def value_phone_number_id(value: dict) -> str:
     """The business number a change is about, or "" when it names none."""
-    return _text(_dict(value.get("metadata")).get("phone_number_id"), ID_LENGTH)
+    return text(mapping(value.get("metadata")).get("phone_number_id"), ID_LENGTH)
 
 
 def _change_parse(name, value, waba_id, occurred_at, into: ParsedBatch) -> None:
@@ -156,44 +156,44 @@ def _messages_value_parse(value: dict, into: ParsedBatch) -> None:
     phone_number_id = value_phone_number_id(value)
     statuses = _items(value, "statuses", into)
     into.statuses += _each(statuses, into, lambda s: _status(s, phone_number_id))
-    contacts = {_text(c.get("wa_id")): c for c in _items(value, "contacts", into)}
+    contacts = {text(c.get("wa_id")): c for c in _items(value, "contacts", into)}
     messages = _items(value, "messages", into)
     into.messages += _each(messages, into, lambda m: _incoming(m, phone_number_id, contacts))
 
 
 def _status(status: dict, phone_number_id: str) -> StatusUpdate:
-    error = next(iter(_dicts(status.get("errors"))), {})
+    error = next(iter(mappings(status.get("errors"))), {})
     return StatusUpdate(
-        wamid=_text(status.get("id"), WAMID_LENGTH),
-        status=_text(status.get("status"), 16),
+        wamid=text(status.get("id"), WAMID_LENGTH),
+        status=text(status.get("status"), 16),
         timestamp=_time(status.get("timestamp")),
-        callback=_text(status.get("biz_opaque_callback_data"), 512),
-        recipient=_text(status.get("recipient_id"), WA_ID_LENGTH),
+        callback=text(status.get("biz_opaque_callback_data"), 512),
+        recipient=text(status.get("recipient_id"), WA_ID_LENGTH),
         phone_number_id=phone_number_id,
-        error_code=_int32(error.get("code")),
-        error_title=_text(error.get("title") or error.get("message"), TEXT_LENGTH),
-        error_details=_text(_dict(error.get("error_data")).get("details"), TEXT_LENGTH),
+        error_code=int32(error.get("code")),
+        error_title=text(error.get("title") or error.get("message"), TEXT_LENGTH),
+        error_details=text(mapping(error.get("error_data")).get("details"), TEXT_LENGTH),
     )
 
 
 def _incoming(message: dict, phone_number_id: str, contacts: dict) -> IncomingMessage:
-    sender = _text(message.get("from"))
-    contact = _dict(contacts.get(sender) or next(iter(contacts.values()), {}))
-    user_id = _text(contact.get("user_id") or message.get("from_user_id"), 128)
+    sender = text(message.get("from"))
+    contact = mapping(contacts.get(sender) or next(iter(contacts.values()), {}))
+    user_id = text(contact.get("user_id") or message.get("from_user_id"), 128)
     # Users who chat by username may come without a phone number: their business-scoped id
     # then keys the conversation.
-    wa_id = sender or _text(contact.get("wa_id")) or user_id
-    kind = _text(message.get("type"), 32) or "unknown"
+    wa_id = sender or text(contact.get("wa_id")) or user_id
+    kind = text(message.get("type"), 32) or "unknown"
     return IncomingMessage(
         phone_number_id=phone_number_id,
         wa_id=wa_id[:WA_ID_LENGTH],
-        wamid=_text(message.get("id"), WAMID_LENGTH),
+        wamid=text(message.get("id"), WAMID_LENGTH),
         type=kind,
         body=message_text(message, kind),
         timestamp=_time(message.get("timestamp")),
         user_id=user_id,
-        contact_name=_text(_dict(contact.get("profile")).get("name"), 255),
-        context_wamid=_text(_dict(message.get("context")).get("id"), WAMID_LENGTH),
+        contact_name=text(mapping(contact.get("profile")).get("name"), 255),
+        context_wamid=text(mapping(message.get("context")).get("id"), WAMID_LENGTH),
         raw=message,
     )
 
@@ -202,24 +202,24 @@ def message_text(message: dict, kind: str, depth: int = 0) -> str:
     """The human-readable part of an incoming message of any type."""
     part = message.get(kind)
     if kind == "contacts" and isinstance(part, list):
-        names = (_text(_dict(c.get("name")).get("formatted_name")) for c in _dicts(part))
+        names = (text(mapping(c.get("name")).get("formatted_name")) for c in mappings(part))
         return ", ".join(names)
     if not isinstance(part, dict):
         return ""
     if kind == "interactive":
         reply = part.get("button_reply") or part.get("list_reply") or part.get("nfm_reply")
-        reply = _dict(reply)
-        return _text(reply.get("title") or reply.get("body"))
+        reply = mapping(reply)
+        return text(reply.get("title") or reply.get("body"))
     if kind == "edit":
-        inner = _dict(part.get("message"))
+        inner = mapping(part.get("message"))
         # An edit names the edited message, never another edit; a chain is not Meta's.
         if depth >= _MAX_EDIT_DEPTH:
             return ""
-        return message_text(inner, _text(inner.get("type")), depth + 1)
+        return message_text(inner, text(inner.get("type")), depth + 1)
     for key in ("body", "text", "caption", "emoji", "name", "address"):
-        text = _text(part.get(key))
-        if text:
-            return text
+        found = text(part.get(key))
+        if found:
+            return found
     return ""
 
 
@@ -231,9 +231,9 @@ def _preferences_parse(value: dict, into: ParsedBatch) -> None:
 
 def _preference(pref: dict, phone_number_id: str) -> Preference:
     return Preference(
-        wa_id=_text(pref.get("wa_id"), WA_ID_LENGTH),
-        value=_text(pref.get("value"), 16).lower(),
-        category=_text(pref.get("category"), 64),
+        wa_id=text(pref.get("wa_id"), WA_ID_LENGTH),
+        value=text(pref.get("value"), 16).lower(),
+        category=text(pref.get("category"), 64),
         phone_number_id=phone_number_id,
         timestamp=_time(pref.get("timestamp")),
     )
@@ -257,48 +257,14 @@ def _items(parent: dict, key: str, into: ParsedBatch) -> list[dict]:
     if not isinstance(items, list):
         into.skipped.append(f"{key}: not a list")
         return []
-    found = _dicts(items)
+    found = mappings(items)
     if len(found) < len(items):
         into.skipped.append(f"{key}: {len(items) - len(found)} items not objects")
     return found
 
 
-def _dicts(items) -> list[dict]:
-    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-
-
-def _dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value, limit: int | None = None) -> str:
-    """A string or number as text, cut to `limit`; any other type reads as ""."""
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        text = str(value) if math.isfinite(value) else ""
-    else:
-        return ""
-    return text[:limit] if limit else text
-
-
-def _int(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _int32(value) -> int | None:
-    # Error codes go to integer columns; a code beyond them is not one of Meta's.
-    number = _int(value)
-    return number if number is not None and -INT32 - 1 <= number <= INT32 else None
-
-
 def _time_or_none(value) -> datetime | None:
-    seconds = _int(value)
+    seconds = integer(value)
     if seconds is None or not EARLIEST_S <= seconds <= LATEST_S:
         return None
     return datetime.fromtimestamp(seconds, UTC)
