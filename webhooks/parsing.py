@@ -7,7 +7,6 @@ column it goes to, and an item that cannot be read is noted in `skipped` and the
 """
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ import orjson
 from campaigns.services.statuses import StatusUpdate
 from inbox.services.ingest import IncomingMessage
 from templates_app.services.events import AssetEvent
-from titanflow.whatsapp.values import int32, integer, mapping, mappings, text
+from titanflow.whatsapp.values import clean, int32, integer, mapping, mappings, text
 
 # Field name → the ParsedBatch list its events go to.
 ASSET_FIELDS = {
@@ -78,7 +77,7 @@ def delivery_load(body: bytes) -> dict:
     if not isinstance(data, dict):
         raise InvalidDelivery("not a JSON object")
     try:
-        return _clean(data) if dirty else data
+        return clean(data) if dirty else data
     except RecursionError as exc:
         raise InvalidDelivery("nested too deeply") from exc
 
@@ -97,19 +96,6 @@ def _load_leniently(body: bytes):
 def _lenient_int(digits: str):
     # Python refuses to convert more than 4,300 digits; no field of Meta's is a number that long.
     return digits if len(digits) > _LONG_DIGITS else int(digits)
-
-
-def _clean(value):
-    """Strips NUL (Postgres text refuses it), replaces lone surrogates, drops inf and NaN."""
-    if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "replace").decode()
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def delivery_parse(body: bytes, *, into: ParsedBatch) -> list[str]:

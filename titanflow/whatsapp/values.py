@@ -43,3 +43,26 @@ def int32(value) -> int | None:
     """An integer that fits a Postgres `integer` column (Meta's error codes), else None."""
     number = integer(value)
     return number if number is not None and -INT32_MAX - 1 <= number <= INT32_MAX else None
+
+
+def clean(value):
+    """`value` with NUL stripped from every string (Postgres text and jsonb refuse it), lone
+    surrogates replaced, and inf or NaN dropped (JSON has neither)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode()
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def fit(value, width: int, *, label: str, notes: list[str]) -> str:
+    """`value` as text of at most `width` characters, noting in `notes` when it was cut."""
+    found = text(value)
+    if len(found) <= width:
+        return found
+    notes.append(f"{label} cut to {width} characters")
+    return found[:width]
