@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import orjson
 
 from campaigns.services.statuses import StatusUpdate
-from inbox.services.ingest import IncomingMessage
+from inbox.services.ingest import IncomingMessage, is_phone_digits
 from templates_app.services.events import AssetEvent
 from titanflow.whatsapp.values import clean, int32, integer, mapping, mappings, text
 
@@ -212,7 +212,11 @@ def message_text(message: dict, kind: str, depth: int = 0) -> str:
 def _preferences_parse(value: dict, into: ParsedBatch) -> None:
     phone_number_id = value_phone_number_id(value)
     prefs = _items(value, "user_preferences", into)
-    into.preferences += _each(prefs, into, lambda p: _preference(p, phone_number_id))
+    for pref in _each(prefs, into, lambda p: _preference(p, phone_number_id)):
+        if is_phone_digits(pref.wa_id):
+            into.preferences.append(pref)
+        elif pref.wa_id:  # none at all is a username user: nobody we could message by number
+            into.skipped.append(f"user_preferences: wa_id {pref.wa_id[:20]!r} is no phone number")
 
 
 def _preference(pref: dict, phone_number_id: str) -> Preference:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from campaigns.services.failures import senders_exhaust_for_account
 from campaigns.services.optouts import optout_record, optout_remove
 from campaigns.services.statuses import StatusUpdate, statuses_apply
-from inbox.services.ingest import inbox_statuses_apply, is_phone_digits, messages_ingest
+from inbox.services.ingest import inbox_statuses_apply, messages_ingest
 from templates_app.services.events import (
     account_event_apply,
     phone_event_apply,
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_DELIVERIES = 2000
 MAX_ATTEMPTS = 5
+ERROR_LENGTH = 2000
 PENDING_BATCH = 5000
 PENDING_MAX_PAUSE_S = 300
 MARKETING_CATEGORY = "marketing_messages"
@@ -167,7 +168,7 @@ def _row_parse(pk: int, body, parsed: ParsedBatch, result: ProcessResult) -> boo
         _delivery_fail(pk, MAX_ATTEMPTS, f"InvalidDelivery: {exc}", result)
         return False
     if skipped:
-        result.notes[pk] = f"{len(skipped)} skipped: " + "; ".join(skipped)
+        result.notes[pk] = (f"{len(skipped)} skipped: " + "; ".join(skipped))[:ERROR_LENGTH]
         result.items_skipped += len(skipped)
     return True
 
@@ -187,7 +188,7 @@ def _row_apply_alone(row, result: ProcessResult) -> None:
         part = ProcessResult()
         failures = _items_apply_alone(parsed, part)
         if failures:
-            # Applying again changes nothing twice, so the retry only redoes what failed.
+            # Applying a delivery again changes nothing twice, so it is retried whole.
             note = f"{len(failures)} failed: " + "; ".join(failures)
             _delivery_fail(pk, attempts + 1, note, result)
     result.add(part)
@@ -229,7 +230,7 @@ def _delivery_fail(pk: int, attempts: int, error: str, result: ProcessResult) ->
     # Given up after MAX_ATTEMPTS: processed, with its error kept for the admin and a replay.
     done = timezone.now() if attempts >= MAX_ATTEMPTS else None
     WebhookEvent.objects.filter(pk=pk).update(
-        attempts=attempts, error=error[:2000], processed_at=done
+        attempts=attempts, error=error[:ERROR_LENGTH], processed_at=done
     )
     result.failed_ids.add(pk)
 
@@ -254,7 +255,7 @@ def _batch_apply(parsed: ParsedBatch, result: ProcessResult, *, pending_rows) ->
 
 def _preferences_apply(parsed: ParsedBatch) -> None:
     for pref in sorted(parsed.preferences, key=lambda p: p.timestamp):
-        if pref.category == MARKETING_CATEGORY and is_phone_digits(pref.wa_id):
+        if pref.category == MARKETING_CATEGORY:
             _preference_apply(pref)
 
 
