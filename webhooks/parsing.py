@@ -148,7 +148,8 @@ def _messages_value_parse(value: dict, into: ParsedBatch) -> None:
 
 
 def _status(status: dict, phone_number_id: str) -> StatusUpdate:
-    error = next(iter(mappings(status.get("errors"))), {})
+    errors = status.get("errors")  # only failed statuses carry any: most skip the walk
+    error = next(iter(mappings(errors)), {}) if errors else {}
     return StatusUpdate(
         wamid=text(status.get("id"), WAMID_LENGTH),
         status=text(status.get("status"), 16),
