@@ -230,7 +230,10 @@ def _delivery_fail(pk: int, attempts: int, error: str, result: ProcessResult) ->
     # Given up after MAX_ATTEMPTS: processed, with its error kept for the admin and a replay.
     done = timezone.now() if attempts >= MAX_ATTEMPTS else None
     WebhookEvent.objects.filter(pk=pk).update(
-        attempts=attempts, error=error[:ERROR_LENGTH], processed_at=done
+        attempts=attempts,
+        # A database error may quote the value it refused; Postgres text refuses NUL.
+        error=error.replace("\x00", "")[:ERROR_LENGTH],
+        processed_at=done,
     )
     result.failed_ids.add(pk)
 
