@@ -76,12 +76,13 @@ def test_an_account_secret_signs_its_own_entries(post_delivery, attacker):
 
 
 def test_a_secret_shared_by_two_accounts_signs_entries_of_both(post_delivery, victim, attacker):
-    WhatsAppAccount.objects.filter(pk=victim["account"].pk).update(app_secret="")
-    victim["account"].app_secret = attacker.app_secret
+    victim["account"].app_secret = attacker.app_secret  # one Meta app serving both WABAs
     victim["account"].save(update_fields=["app_secret"])
     both = d.template_status("777", "PAUSED")
     both["entry"] += d.envelope(("account_update", RESTRICTION), waba_id=ATTACKER_WABA)["entry"]
     assert post_delivery(both, secret=attacker.app_secret).status_code == 200
+    deliveries_process()
+    assert MessageTemplate.objects.get(pk=victim["template"].pk).status == "PAUSED"
 
 
 @pytest.mark.parametrize("body", [b'{"entry": []}', b'{"entry": "x"}', b'{"object": 1}', b"{no"])
