@@ -9,14 +9,14 @@ signed with an account's own secret is parsed here, to check whose entries it ca
 from titanflow.whatsapp.signature import verify_signature
 from webhooks.kick import processor_kick
 from webhooks.models import WebhookEvent
-from webhooks.parsing import InvalidDelivery, delivery_load, entry_waba_id, value_phone_number_id
-from webhooks.secrets import AccountSecrets, account_secrets, app_secret
+from webhooks.ownership import delivery_belongs
+from webhooks.secrets import account_secrets, app_secret
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 TOO_LARGE = (413, "Delivery larger than 3 MB.")
 NO_SECRET = (403, "No app secret is configured; deliveries cannot be verified.")
 BAD_SIGNATURE = (403, "Invalid signature.")
-NOT_ITS_ACCOUNT = (403, "Signed with an account's app secret, for entries of another account.")
+NOT_ITS_ACCOUNT = (403, "Signed with an account's app secret, for another account's items.")
 _JSON_WHITESPACE = b" \t\r\n"
 
 
@@ -57,33 +57,6 @@ def _signature_refusal(body: bytes, signature: str) -> tuple[int, str] | None:
     ]
     if not signers:
         return BAD_SIGNATURE
-    if not _entries_belong(body, frozenset().union(*signers), accounts):
+    if not delivery_belongs(body, waba_ids=frozenset().union(*signers), accounts=accounts):
         return NOT_ITS_ACCOUNT
     return None
-
-
-def _entries_belong(body: bytes, waba_ids: frozenset[str], accounts: AccountSecrets) -> bool:
-    """Every entry is one of `waba_ids`, and names no number another account owns."""
-    try:
-        entries = delivery_load(body).get("entry")
-    except InvalidDelivery:
-        return False
-    if not isinstance(entries, list) or not entries:
-        return False
-    return all(_entry_belongs(entry, waba_ids, accounts) for entry in entries)
-
-
-def _entry_belongs(entry, waba_ids: frozenset[str], accounts: AccountSecrets) -> bool:
-    if not isinstance(entry, dict):
-        return False
-    waba_id = entry_waba_id(entry)
-    if waba_id not in waba_ids:
-        return False
-    changes = entry.get("changes")
-    for change in changes if isinstance(changes, list) else []:
-        value = change.get("value") if isinstance(change, dict) else None
-        phone = value_phone_number_id(value) if isinstance(value, dict) else ""
-        # A number no account owns yet reaches nothing the processor would change.
-        if accounts.waba_by_phone.get(phone, waba_id) != waba_id:
-            return False
-    return True

@@ -101,7 +101,11 @@ def _lenient_int(digits: str):
 def delivery_parse(body: bytes, *, into: ParsedBatch) -> list[str]:
     """Adds everything in one delivery to `into` and returns the notes on items it skipped;
     raises InvalidDelivery for a body that is not a JSON object."""
-    data = delivery_load(body)
+    return delivery_walk(delivery_load(body), into=into)
+
+
+def delivery_walk(data: dict, *, into: ParsedBatch) -> list[str]:
+    """delivery_parse for a delivery already loaded by `delivery_load`."""
     noted = len(into.skipped)
     for entry in _items(data, "entry", into):
         waba_id = entry_waba_id(entry)

@@ -2,11 +2,13 @@
 
 import pytest
 
-from campaigns.models import Campaign, CampaignSender
+from campaigns.models import Campaign, CampaignSender, Contact, Message
 from templates_app.models import MessageTemplate, WhatsAppAccount
 from tests.factories import (
     AccountFactory,
     CampaignFactory,
+    ContactFactory,
+    MessageFactory,
     PhoneFactory,
     SenderFactory,
     TemplateFactory,
@@ -98,3 +100,44 @@ def test_the_project_secret_speaks_for_every_account(post_delivery, victim, atta
     deliveries_process()
     assert MessageTemplate.objects.get(pk=victim["template"].pk).status == "PAUSED"
     assert WhatsAppAccount.objects.get(pk=attacker.pk).health == "restricted"
+
+
+def _attackers_statuses(*items) -> dict:
+    delivery = d.statuses(*items, phone_number_id=ATTACKER_PHONE)
+    delivery["entry"][0]["id"] = ATTACKER_WABA
+    return delivery
+
+
+def test_an_own_envelope_cannot_carry_a_status_for_another_accounts_message(
+    post_delivery, victim, attacker
+):
+    sender = CampaignSender.objects.get(campaign=victim["campaign"])
+    message = MessageFactory(
+        contact=ContactFactory(campaign=victim["campaign"]),
+        campaign=victim["campaign"],
+        phone=sender.phone,
+    )
+    forged = _attackers_statuses(d.status(message.wamid, "failed", error=(132015, "Paused")))
+    assert post_delivery(forged, secret=attacker.app_secret).status_code == 403
+    assert not WebhookEvent.objects.exists()
+    assert Message.objects.get(pk=message.pk).status == "sent"
+
+
+def test_an_own_envelope_cannot_reconcile_another_accounts_contact(post_delivery, victim, attacker):
+    contact = ContactFactory(campaign=victim["campaign"], state=Contact.State.CLAIMED)
+    forged = _attackers_statuses(d.status("wamid.NEW", "sent", callback=f"c:{contact.pk}"))
+    assert post_delivery(forged, secret=attacker.app_secret).status_code == 403
+    assert not WebhookEvent.objects.exists()
+
+
+def test_an_account_secret_moves_its_own_messages(post_delivery, attacker):
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING)
+    phone = attacker.phones.get()
+    SenderFactory(campaign=campaign, phone=phone)
+    message = MessageFactory(
+        contact=ContactFactory(campaign=campaign), campaign=campaign, phone=phone
+    )
+    own = _attackers_statuses(d.status(message.wamid, "read", callback=f"c:{message.contact_id}"))
+    assert post_delivery(own, secret=attacker.app_secret).status_code == 200
+    deliveries_process()
+    assert Message.objects.get(pk=message.pk).status == "read"
