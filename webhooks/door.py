@@ -50,13 +50,17 @@ def _signature_refusal(body: bytes, signature: str) -> tuple[int, str] | None:
     accounts = account_secrets()
     if not own and not accounts.waba_ids_by_secret:
         return NO_SECRET
-    signers = [
-        wabas
-        for secret, wabas in accounts.waba_ids_by_secret.items()
-        if verify_signature(secret, body, signature)
-    ]
-    if not signers:
+    # The secrets are distinct, so at most one of them signed this body.
+    signed_for = next(
+        (
+            waba_ids
+            for secret, waba_ids in accounts.waba_ids_by_secret.items()
+            if verify_signature(secret, body, signature)
+        ),
+        None,
+    )
+    if signed_for is None:
         return BAD_SIGNATURE
-    if not delivery_belongs(body, waba_ids=frozenset().union(*signers), accounts=accounts):
+    if not delivery_belongs(body, waba_ids=signed_for, accounts=accounts):
         return NOT_ITS_ACCOUNT
     return None
