@@ -6,7 +6,11 @@ from webhooks.models import PendingStatus, WebhookEvent
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
     list_display = ["id", "received_at", "processed_at", "attempts", "signature_valid", "error"]
-    list_filter = ["signature_valid", ("processed_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        ("processed_at", admin.EmptyFieldListFilter),
+        ("error", admin.EmptyFieldListFilter),
+        "signature_valid",
+    ]
     readonly_fields = [
         "body_text",
         "signature_valid",

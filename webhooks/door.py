@@ -2,16 +2,21 @@
 
 Only what must happen before the 200: the size, the signature and that the body looks like a
 JSON object; then the delivery is stored durably and the processor woken. Parsing waits for
-the processor, so the answer takes milliseconds whatever the delivery holds.
+the processor, so the answer takes milliseconds whatever the delivery holds; only a delivery
+signed with an account's own secret is parsed here, to check whose entries it carries.
 """
 
 from titanflow.whatsapp.signature import verify_signature
 from webhooks.kick import processor_kick
 from webhooks.models import WebhookEvent
-from webhooks.secrets import signing_secrets
+from webhooks.ownership import delivery_belongs
+from webhooks.secrets import account_secrets, app_secret
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 TOO_LARGE = (413, "Delivery larger than 3 MB.")
+NO_SECRET = (403, "No app secret is configured; deliveries cannot be verified.")
+BAD_SIGNATURE = (403, "Invalid signature.")
+NOT_ITS_ACCOUNT = (403, "Signed with an account's app secret, for another account's items.")
 _JSON_WHITESPACE = b" \t\r\n"
 
 
@@ -21,11 +26,9 @@ def delivery_accept(*, body: bytes, signature: str | None) -> tuple[int, str]:
         return TOO_LARGE
     if not signature:
         return 401, "Missing X-Hub-Signature-256."
-    secrets = signing_secrets()
-    if not secrets:
-        return 403, "No app secret is configured; deliveries cannot be verified."
-    if not any(verify_signature(secret, body, signature) for secret in secrets):
-        return 403, "Invalid signature."
+    refusal = _signature_refusal(body, signature)
+    if refusal:
+        return refusal
     # A JSON object starts with '{'. Checking that byte (not a full parse, which costs
     # milliseconds for a 1,000-status delivery) refuses form posts and garbage at no cost;
     # the processor records anything else that fails to parse.
@@ -37,3 +40,27 @@ def delivery_accept(*, body: bytes, signature: str | None) -> tuple[int, str]:
     WebhookEvent.store(body)
     processor_kick()
     return 200, "ok"
+
+
+def _signature_refusal(body: bytes, signature: str) -> tuple[int, str] | None:
+    own = app_secret()
+    # Meta signs with the app's secret: one HMAC and no parse for nearly every delivery.
+    if own and verify_signature(own, body, signature):
+        return None
+    accounts = account_secrets()
+    if not own and not accounts.waba_ids_by_secret:
+        return NO_SECRET
+    # The secrets are distinct, so at most one of them signed this body.
+    signed_for = next(
+        (
+            waba_ids
+            for secret, waba_ids in accounts.waba_ids_by_secret.items()
+            if verify_signature(secret, body, signature)
+        ),
+        None,
+    )
+    if signed_for is None:
+        return BAD_SIGNATURE
+    if not delivery_belongs(body, waba_ids=signed_for, accounts=accounts):
+        return NOT_ITS_ACCOUNT
+    return None

@@ -3,8 +3,9 @@
 Each batch locks a slice of unprocessed deliveries (SKIP LOCKED, so several workers share the
 backlog), walks all of them, and hands each kind of item to the app that owns it in one
 transaction: asset events, opt-out preferences, incoming messages, then statuses with one
-set-based UPDATE. A delivery that cannot be applied is isolated, its error recorded and retried
-a few times; the others in its batch go through.
+set-based UPDATE. A delivery that cannot be applied is isolated, and within it each item: what
+cannot be read is noted on the delivery and skipped, what the database refuses is recorded and
+the delivery retried a few times; every other item and delivery goes through.
 """
 
 import logging
@@ -26,7 +27,7 @@ from templates_app.services.events import (
     template_events_apply,
 )
 from webhooks.models import PendingStatus, WebhookEvent
-from webhooks.parsing import InvalidDelivery, ParsedBatch, delivery_parse
+from webhooks.parsing import InvalidDelivery, ParsedBatch, Preference, delivery_parse
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,19 @@ logger = logging.getLogger(__name__)
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_DELIVERIES = 2000
 MAX_ATTEMPTS = 5
+ERROR_LENGTH = 2000
 PENDING_BATCH = 5000
 PENDING_MAX_PAUSE_S = 300
 MARKETING_CATEGORY = "marketing_messages"
+# The order _batch_apply applies them in, for applying one item at a time.
+ITEM_KINDS = (
+    "template_events",
+    "phone_events",
+    "account_events",
+    "preferences",
+    "messages",
+    "statuses",
+)
 
 
 @dataclass
@@ -48,13 +59,23 @@ class ProcessResult:
     statuses_moved: int = 0
     statuses_pending: int = 0
     messages_stored: int = 0
+    items_skipped: int = 0
     ignored: dict = field(default_factory=dict)
+    # Delivery id → what was skipped in it, kept in its `error` for the admin.
+    notes: dict = field(default_factory=dict)
 
     def add(self, other: "ProcessResult") -> None:
-        for name in ("deliveries", "statuses", "statuses_moved", "statuses_pending"):
+        for name in (
+            "deliveries",
+            "statuses",
+            "statuses_moved",
+            "statuses_pending",
+            "messages_stored",
+            "items_skipped",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed_ids |= other.failed_ids
-        self.messages_stored += other.messages_stored
+        self.notes.update(other.notes)
         for key, count in other.ignored.items():
             self.ignored[key] = self.ignored.get(key, 0) + count
 
@@ -82,6 +103,10 @@ _CLAIM_SQL = """
 """
 _BODIES_SQL = "SELECT id, body, attempts FROM webhooks_webhookevent WHERE id = ANY(%s) ORDER BY id"
 _DONE_SQL = "UPDATE webhooks_webhookevent SET processed_at = now(), error = '' WHERE id = ANY(%s)"
+_NOTES_SQL = """
+    UPDATE webhooks_webhookevent e SET error = d.note
+    FROM unnest(%s::bigint[], %s::text[]) AS d(id, note) WHERE e.id = d.id
+"""
 
 
 def _batch_process(*, skip=frozenset()) -> ProcessResult:
@@ -96,6 +121,9 @@ def _batch_process(*, skip=frozenset()) -> ProcessResult:
             cursor.execute(_BODIES_SQL, [ids])
             _chunk_apply(cursor.fetchall(), pending if number == 0 else [], result)
         cursor.execute(_DONE_SQL, [[pk for pk, _ in claimed if pk not in result.failed_ids]])
+        notes = {pk: note for pk, note in result.notes.items() if pk not in result.failed_ids}
+        if notes:
+            cursor.execute(_NOTES_SQL, [list(notes), list(notes.values())])
     return result
 
 
@@ -128,25 +156,65 @@ def _chunk_apply(rows, pending, result: ProcessResult) -> None:
 def _rows_apply(rows, pending, result: ProcessResult) -> None:
     parsed = ParsedBatch()
     for pk, body, _ in rows:
-        try:
-            delivery_parse(bytes(body), into=parsed)
-        except InvalidDelivery as exc:
-            _delivery_fail(pk, MAX_ATTEMPTS, exc, result)
+        _row_parse(pk, body, parsed, result)
     result.deliveries += len(rows)
     _batch_apply(parsed, result, pending_rows=pending)
+
+
+def _row_parse(pk: int, body, parsed: ParsedBatch, result: ProcessResult) -> bool:
+    try:
+        skipped = delivery_parse(bytes(body), into=parsed)
+    except InvalidDelivery as exc:
+        _delivery_fail(pk, MAX_ATTEMPTS, f"InvalidDelivery: {exc}", result)
+        return False
+    if skipped:
+        result.notes[pk] = (f"{len(skipped)} skipped: " + "; ".join(skipped))[:ERROR_LENGTH]
+        result.items_skipped += len(skipped)
+    return True
 
 
 def _row_apply_alone(row, result: ProcessResult) -> None:
     pk, body, attempts = row
     result.deliveries += 1
+    parsed = ParsedBatch()
+    if not _row_parse(pk, body, parsed, result):
+        return
+    part = ProcessResult()
     try:
         with transaction.atomic():
-            parsed = ParsedBatch()
-            delivery_parse(bytes(body), into=parsed)
-            _batch_apply(parsed, result, pending_rows=[])
-    except Exception as exc:
-        logger.exception("webhook delivery %s failed", pk)
-        _delivery_fail(pk, attempts + 1, exc, result)
+            _batch_apply(parsed, part, pending_rows=[])
+    except Exception:
+        logger.exception("webhook delivery %s failed; applying its items one by one", pk)
+        part = ProcessResult()
+        failures = _items_apply_alone(parsed, part)
+        if failures:
+            # Applying a delivery again changes nothing twice, so it is retried whole.
+            note = f"{len(failures)} failed: " + "; ".join(failures)
+            _delivery_fail(pk, attempts + 1, note, result)
+    result.add(part)
+
+
+def _items_apply_alone(parsed: ParsedBatch, result: ProcessResult) -> list[str]:
+    """Applies each item in its own savepoint; returns what the database refused."""
+    failures = []
+    for label, single in _singles(parsed):
+        part = ProcessResult()
+        try:
+            with transaction.atomic():
+                _batch_apply(single, part, pending_rows=[])
+        except Exception as exc:  # this item only: the delivery's others still apply
+            failures.append(f"{label}: {type(exc).__name__}: {exc}")
+        else:
+            result.add(part)
+    for name, count in parsed.ignored.items():
+        result.ignored[name] = result.ignored.get(name, 0) + count
+    return failures
+
+
+def _singles(parsed: ParsedBatch):
+    for kind in ITEM_KINDS:
+        for n, item in enumerate(getattr(parsed, kind)):
+            yield f"{kind}[{n}]", ParsedBatch(**{kind: [item]})
 
 
 def _pending_apply_alone(pending: list[PendingStatus]) -> None:
@@ -158,11 +226,14 @@ def _pending_apply_alone(pending: list[PendingStatus]) -> None:
         _pending_reschedule(pending)
 
 
-def _delivery_fail(pk: int, attempts: int, exc: Exception, result: ProcessResult) -> None:
+def _delivery_fail(pk: int, attempts: int, error: str, result: ProcessResult) -> None:
     # Given up after MAX_ATTEMPTS: processed, with its error kept for the admin and a replay.
     done = timezone.now() if attempts >= MAX_ATTEMPTS else None
     WebhookEvent.objects.filter(pk=pk).update(
-        attempts=attempts, error=f"{type(exc).__name__}: {exc}"[:2000], processed_at=done
+        attempts=attempts,
+        # A database error may quote the value it refused; Postgres text refuses NUL.
+        error=error.replace("\x00", "")[:ERROR_LENGTH],
+        processed_at=done,
     )
     result.failed_ids.add(pk)
 
@@ -187,14 +258,18 @@ def _batch_apply(parsed: ParsedBatch, result: ProcessResult, *, pending_rows) ->
 
 def _preferences_apply(parsed: ParsedBatch) -> None:
     for pref in sorted(parsed.preferences, key=lambda p: p.timestamp):
-        if pref.category != MARKETING_CATEGORY or not pref.wa_id:
-            continue
-        phone = f"+{pref.wa_id}"
-        source = f"via {pref.phone_number_id}"
-        if pref.value == "stop":
-            optout_record(phone=phone, reason="user_preferences", source=source, at=pref.timestamp)
-        elif pref.value == "resume":
-            optout_resume(phone=phone, at=pref.timestamp, source=source)
+        if pref.category == MARKETING_CATEGORY:
+            _preference_apply(pref)
+
+
+def _preference_apply(pref: Preference) -> None:
+    # Ordered by when the person chose, not by when Meta's webhook arrived.
+    phone = f"+{pref.wa_id}"
+    source = f"via {pref.phone_number_id}"
+    if pref.value == "stop":
+        optout_record(phone=phone, reason="user_preferences", source=source, at=pref.timestamp)
+    elif pref.value == "resume":
+        optout_resume(phone=phone, at=pref.timestamp, source=source)
 
 
 def _statuses_route(statuses: list, result: ProcessResult, *, pending_rows) -> None:

@@ -19,7 +19,11 @@ def process_pending() -> dict:
     result = deliveries_process()
     if result.deliveries:
         process_pending.apply_async(countdown=FOLLOW_UP_S, retry=False)
-    return {"deliveries": result.deliveries, "statuses": result.statuses}
+    return {
+        "deliveries": result.deliveries,
+        "statuses": result.statuses,
+        "items_skipped": result.items_skipped,
+    }
 
 
 @shared_task(name="webhooks.tasks.prune_events", ignore_result=True)

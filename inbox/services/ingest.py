@@ -24,6 +24,7 @@ CLOCK_SKEW = timedelta(seconds=60)
 # Events in a chat that are not a customer answering a campaign.
 NOT_A_REPLY = frozenset({"system", "revoke", "edit", "ephemeral", "request_welcome"})
 PREVIEW_LENGTH = 200
+E164_MAX_DIGITS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,12 +233,18 @@ def is_opt_out_keyword(text: str) -> bool:
     return bool(words) and words in {k.strip().upper() for k in settings.OPT_OUT_KEYWORDS}
 
 
+def is_phone_digits(wa_id: str) -> bool:
+    """A wa_id that is an E.164 number without its "+"; the opt-out list holds nothing else.
+    (str.isdigit alone also accepts other scripts' digits, and wa_id may be a username id.)"""
+    return wa_id.isascii() and wa_id.isdigit() and len(wa_id) <= E164_MAX_DIGITS
+
+
 def _keywords_opt_out(new) -> int:
     recorded = 0
     for message in new:
         if (
             message.type in ("text", "button", "interactive")
-            and message.wa_id.isdigit()
+            and is_phone_digits(message.wa_id)
             and is_opt_out_keyword(message.body)
         ):
             recorded += optout_record(

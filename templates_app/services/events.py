@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.signals import template_status_changed
+from titanflow.whatsapp.values import mapping, mappings, text
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +82,12 @@ def _template_for(event: AssetEvent) -> MessageTemplate | None:
     templates = MessageTemplate.objects.select_for_update(no_key=True).filter(
         account__waba_id=event.waba_id
     )
-    meta_id = str(value.get("message_template_id") or "")
+    meta_id = text(value.get("message_template_id"), 64)
     found = templates.filter(meta_template_id=meta_id).order_by("id").first() if meta_id else None
-    if found is None and value.get("message_template_name"):
-        found = (
-            templates.filter(
-                name=value["message_template_name"],
-                language=value.get("message_template_language", ""),
-            )
-            .order_by("id")
-            .first()
-        )
+    name = text(value.get("message_template_name"), 512)
+    if found is None and name:
+        language = text(value.get("message_template_language"), 16)
+        found = templates.filter(name=name, language=language).order_by("id").first()
     return found
 
 
@@ -105,14 +101,14 @@ def _is_stale(template: MessageTemplate, event: AssetEvent) -> bool:
 
 
 def _template_status(template: MessageTemplate, event: AssetEvent) -> bool:
-    status = STATUS_EVENTS.get(str(event.value.get("event", "")).upper())
+    status = STATUS_EVENTS.get(text(event.value.get("event")).upper())
     if status is None or _is_stale(template, event):
         return False
     template.status = status
     template.status_reason = _status_reason(event.value) if status != Status.APPROVED else ""
     template.status_changed_at = event.occurred_at or timezone.now()
     fields = ["status", "status_reason", "status_changed_at", "updated_at"]
-    category = event.value.get("message_template_category")
+    category = _category(event.value.get("message_template_category"))
     if status == Status.APPROVED and category:
         template.category = template.approved_category = category
         fields += ["category", "approved_category"]
@@ -125,10 +121,9 @@ def _template_status(template: MessageTemplate, event: AssetEvent) -> bool:
 
 def _status_reason(value: dict) -> str:
     """Meta's reason code, then its explanation when it sends one ("NONE" means none)."""
-    parts = [str(value.get("reason") or "")]
-    info = value.get("rejection_info") or value.get("other_info")
-    if isinstance(info, dict):
-        parts.append(str(info.get("reason") or info.get("description") or ""))
+    parts = [text(value.get("reason"))]
+    info = mapping(value.get("rejection_info") or value.get("other_info"))
+    parts.append(text(info.get("reason") or info.get("description")))
     return " — ".join(p for p in parts if p and p != "NONE")
 
 
@@ -136,24 +131,29 @@ def _template_category(template: MessageTemplate, event: AssetEvent) -> bool:
     value = event.value
     if "correct_category" in value:
         # An impending change: Meta will recategorise later and says so again when it does.
-        logger.info("template %s will move to category %s", template.pk, value["new_category"])
+        logger.info("template %s will move to category %s", template.pk, value.get("new_category"))
         return False
-    new_category = value.get("new_category")
+    new_category = _category(value.get("new_category"))
     if not new_category:
         return False
     if not template.approved_category:
-        template.approved_category = value.get("previous_category") or template.category
+        template.approved_category = _category(value.get("previous_category")) or template.category
     template.category = new_category
     template.save(update_fields=["category", "approved_category", "updated_at"])
     return True
 
 
 def _template_quality(template: MessageTemplate, event: AssetEvent) -> bool:
-    score = event.value.get("new_quality_score")
+    score = text(event.value.get("new_quality_score"), 16)
     if score:
-        template.quality_score = str(score)[:16]
+        template.quality_score = score
         template.save(update_fields=["quality_score", "updated_at"])
     return False
+
+
+def _category(value) -> str:
+    # The column is 32 wide; Meta's categories are single words (MARKETING, UTILITY, ...).
+    return text(value, 32).upper()
 
 
 def phone_event_apply(*, event: AssetEvent) -> PhoneNumber | None:
@@ -163,7 +163,7 @@ def phone_event_apply(*, event: AssetEvent) -> PhoneNumber | None:
         logger.info("phone event for an unknown number: %s", event.value)
         return None
     value = event.value
-    kind = str(value.get("event", "")).upper()
+    kind = text(value.get("event")).upper()
     if kind == "THROUGHPUT_UPGRADE":
         phone.throughput_level = HIGH_THROUGHPUT
         if not phone.max_mps_overridden:
@@ -171,8 +171,8 @@ def phone_event_apply(*, event: AssetEvent) -> PhoneNumber | None:
     if kind in PHONE_QUALITY_EVENTS:
         phone.quality_rating = PHONE_QUALITY_EVENTS[kind]
     limit = value.get("max_daily_conversations_per_business") or value.get("current_limit")
-    if limit:
-        phone.messaging_limit = str(limit)[:32]
+    if text(limit):
+        phone.messaging_limit = text(limit, 32)
     phone.save(
         update_fields=[
             "throughput_level",
@@ -191,7 +191,7 @@ def _digits(text: str) -> str:
 
 def _phone_for(event: AssetEvent) -> PhoneNumber | None:
     # This webhook names the number only by its display form, which we store formatted.
-    wanted = _digits(str(event.value.get("display_phone_number", "")))
+    wanted = _digits(text(event.value.get("display_phone_number"), 64))
     if not wanted:
         return None
     phones = PhoneNumber.objects.filter(account__waba_id=event.waba_id).order_by("id")
@@ -202,7 +202,7 @@ def account_event_apply(*, event: AssetEvent) -> AccountRestriction | None:
     """`account_update`: a restriction, violation or ban marks the account restricted and is
     returned so the caller can stop that account's senders; a lifted ban marks it healthy."""
     account = WhatsAppAccount.objects.filter(waba_id=event.waba_id).first()
-    kind = str(event.value.get("event", "")).upper()
+    kind = text(event.value.get("event")).upper()
     if account is None or kind not in RESTRICTING_ACCOUNT_EVENTS:
         return None
     if _is_lifted(kind, event.value):
@@ -216,7 +216,7 @@ def account_event_apply(*, event: AssetEvent) -> AccountRestriction | None:
 
 def _is_lifted(kind: str, value: dict) -> bool:
     if kind == "DISABLED_UPDATE":
-        return (value.get("ban_info") or {}).get("waba_ban_state") == BAN_LIFTED
+        return mapping(value.get("ban_info")).get("waba_ban_state") == BAN_LIFTED
     if kind == "ACCOUNT_RESTRICTION":
         return not value.get("restriction_info")
     return False
@@ -224,12 +224,12 @@ def _is_lifted(kind: str, value: dict) -> bool:
 
 def _restriction_reason(kind: str, value: dict) -> str:
     if kind == "DISABLED_UPDATE":
-        state = (value.get("ban_info") or {}).get("waba_ban_state", "DISABLE")
+        state = text(mapping(value.get("ban_info")).get("waba_ban_state"), 64) or "DISABLE"
         return f"Meta disabled this WhatsApp account (ban state {state})."
     if kind == "ACCOUNT_VIOLATION":
-        violation = (value.get("violation_info") or {}).get("violation_type", "unspecified")
-        return f"Meta reported a policy violation on this account ({violation})."
+        violation = text(mapping(value.get("violation_info")).get("violation_type"), 200)
+        return f"Meta reported a policy violation on this account ({violation or 'unspecified'})."
     kinds = ", ".join(
-        str(r.get("restriction_type", "")) for r in value.get("restriction_info") or []
+        text(r.get("restriction_type"), 200) for r in mappings(value.get("restriction_info"))
     )
     return f"Meta restricted this account: {kinds}."

@@ -7,7 +7,7 @@ path. Numbers are upserted here, templates in `template_upsert`; both write set-
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
@@ -19,6 +19,7 @@ from templates_app.services.template_upsert import templates_store_listing
 from templates_app.services.template_upsert import templates_upsert as templates_upsert  # public
 from titanflow.whatsapp.client import graph_client
 from titanflow.whatsapp.errors import MetaAPIError, Scope, TransportError
+from titanflow.whatsapp.values import clean, fit, mapping, text
 
 log = logging.getLogger(__name__)
 PHONE_FIELDS = (
@@ -31,6 +32,8 @@ TEMPLATE_FIELDS = (
 SYNC_PARTS = ("phones", "templates")
 PAGE_SIZE = 100
 MAX_PARALLEL_ACCOUNTS = 4
+SHOWN_NOTES = 3
+PHONE_ID_WIDTH = 64
 TOKEN_INVALID_SENTENCE = (
     "Meta says the access token is invalid or expired. Paste a new token to resume syncing "
     "and sending."
@@ -58,6 +61,8 @@ class SyncResult:
     error: str = ""
     retry_after: float | None = None  # set when Meta asked us to come back later
     parts: tuple[str, ...] = SYNC_PARTS
+    # Listed items stored cut to their columns' widths, or refused; the rest is stored.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,7 +79,16 @@ class SyncResult:
                 f"{self.templates} templates ({self.deleted} gone from Meta,"
                 f" {self.unsupported} not sendable by TitanFlow)"
             )
-        return ", ".join(parts)
+        summary = ", ".join(parts)
+        if self.notes:
+            shown = "; ".join(self.notes[:SHOWN_NOTES])
+            more = (
+                f" and {len(self.notes) - SHOWN_NOTES} more"
+                if len(self.notes) > SHOWN_NOTES
+                else ""
+            )
+            summary += f". Not stored as listed: {shown}{more}"
+        return summary
 
 
 # -- the token check ---------------------------------------------------------------------------
@@ -132,6 +146,17 @@ def account_sync(
     A refused token marks the account and is reported in the result. Throttling and transient
     failures raise `MetaAPIError` so the caller (a Celery task) can retry later.
     """
+    try:
+        return _account_sync(account, progress, parts)
+    except MetaAPIError:
+        raise
+    except Exception as exc:
+        # Said at once: otherwise the page shows "running" until the entry goes stale.
+        _report(progress, state="failed", message=f"The sync stopped on an error ({exc!r:.200}).")
+        raise
+
+
+def _account_sync(account, progress, parts) -> SyncResult:
     client = graph_client(account.access_token)
     result = SyncResult(account_id=account.pk, waba_id=account.waba_id, parts=parts)
     templates = None
@@ -163,7 +188,7 @@ def account_sync(
 def _sync_phones(client, account, result: SyncResult, progress) -> None:
     _report(progress, state="running", message="Fetching phone numbers…")
     items = list(client.iter_pages(f"{account.waba_id}/phone_numbers", _params(PHONE_FIELDS)))
-    result.phones = phones_upsert(account=account, items=items)
+    result.phones = phones_upsert(account=account, items=items, notes=result.notes)
     _report(progress, phones=result.phones, message=f"Stored {result.phones} numbers.")
 
 
@@ -185,6 +210,7 @@ def _store_templates(account, items: list[dict], listed_at, result: SyncResult) 
     stored = templates_store_listing(account=account, items=items, listed_at=listed_at)
     result.templates, result.unsupported = len(stored.ids), stored.unsupported
     result.deleted = len(stored.gone)
+    result.notes += stored.notes
 
 
 def _account_refused(account: WhatsAppAccount, exc: MetaAPIError) -> str:
@@ -254,17 +280,24 @@ def _sync_in_thread(account: WhatsAppAccount, *, parts, progress_for) -> SyncRes
 # -- phone numbers -----------------------------------------------------------------------------
 
 
-def phones_upsert(*, account: WhatsAppAccount, items: list[dict]) -> int:
-    """Insert or update numbers from Graph `phone_numbers` items; returns how many."""
+def phones_upsert(
+    *, account: WhatsAppAccount, items: list[dict], notes: list[str] | None = None
+) -> int:
+    """Insert or update numbers from Graph `phone_numbers` items; returns how many.
+
+    A value wider than its column is cut to fit and a number without a usable id is refused,
+    each said in `notes`, so one odd listing never stops the sync of the others."""
+    notes = [] if notes is None else notes
+    items = [clean(item) for item in items if _phone_identified(item, notes)]
     if not items:
         return 0
     lowered = dict(
         PhoneNumber.objects.filter(
-            phone_number_id__in=[str(item["id"]) for item in items], max_mps_overridden=True
+            phone_number_id__in=[_phone_key(item) for item in items], max_mps_overridden=True
         ).values_list("phone_number_id", "max_mps")
     )
     now = timezone.now()
-    rows = [_phone_row(account, item, lowered, now) for item in _unique(items, _phone_key)]
+    rows = [_phone_row(account, item, lowered, now, notes) for item in _unique(items, _phone_key)]
     PhoneNumber.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -285,25 +318,38 @@ def phones_upsert(*, account: WhatsAppAccount, items: list[dict]) -> int:
     return len(rows)
 
 
+def _phone_identified(item, notes: list[str]) -> bool:
+    phone_number_id = text(item.get("id")) if isinstance(item, dict) else ""
+    if phone_number_id and len(phone_number_id) <= PHONE_ID_WIDTH:
+        return True
+    # Cutting an id could make it another number's: the row is refused instead.
+    notes.append(f"a number listed without a usable id ({phone_number_id[:24]!r})")
+    return False
+
+
 def _phone_key(item: dict) -> str:
-    return str(item["id"])
+    return text(item.get("id"))
 
 
-def _phone_row(account, item: dict, lowered: dict[str, int], now) -> PhoneNumber:
-    phone_number_id = str(item["id"])
-    level = str((item.get("throughput") or {}).get("level") or "STANDARD").upper()
+def _phone_row(account, item: dict, lowered: dict[str, int], now, notes) -> PhoneNumber:
+    phone_number_id = _phone_key(item)
+
+    def fitted(name: str, value, width: int) -> str:
+        return fit(value, width, label=f"number {phone_number_id}: {name}", notes=notes)
+
+    level = text(mapping(item.get("throughput")).get("level")).upper() or "STANDARD"
     ceiling = PhoneNumber.THROUGHPUT_MPS.get(level, PhoneNumber.THROUGHPUT_MPS["STANDARD"])
     # Staff lowered this number's rate: keep their choice, but never above what Meta allows.
     max_mps = min(lowered[phone_number_id], ceiling) if phone_number_id in lowered else ceiling
     return PhoneNumber(
         account=account,
         phone_number_id=phone_number_id,
-        display_phone_number=str(item.get("display_phone_number") or ""),
-        verified_name=str(item.get("verified_name") or ""),
-        quality_rating=str(item.get("quality_rating") or "NA").upper(),
-        status=str(item.get("status") or ""),
-        throughput_level=level,
-        messaging_limit=_messaging_limit(item),
+        display_phone_number=fitted("display_phone_number", item.get("display_phone_number"), 32),
+        verified_name=fitted("verified_name", item.get("verified_name"), 200),
+        quality_rating=fitted("quality_rating", item.get("quality_rating") or "NA", 16).upper(),
+        status=fitted("status", item.get("status"), 32),
+        throughput_level=fitted("throughput level", level, 16),
+        messaging_limit=fitted("messaging limit", _messaging_limit(item), 32),
         max_mps=max_mps,
         max_mps_overridden=phone_number_id in lowered,
         last_synced_at=now,
@@ -318,7 +364,7 @@ def _messaging_limit(item: dict) -> str:
     )
     if isinstance(limit, dict):
         limit = limit.get("current_limit") or limit.get("limit") or limit.get("tier")
-    return str(limit or "")
+    return text(limit)
 
 
 def _unique(items: list[dict], key: Callable[[dict], object]) -> list[dict]:

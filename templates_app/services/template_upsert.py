@@ -16,9 +16,13 @@ from django.utils import timezone
 from templates_app.models import MessageTemplate, WhatsAppAccount
 from templates_app.signals import template_status_changed
 from titanflow.whatsapp.payloads import parse_slots
+from titanflow.whatsapp.values import clean, fit, mapping, text
 
 log = logging.getLogger(__name__)
 UPSERT_BATCH = 1000
+NAME_WIDTH = 512
+LANGUAGE_WIDTH = 16
+META_ID_WIDTH = 64
 APPROVED = MessageTemplate.Status.APPROVED
 UPDATE_FIELDS = [
     "meta_template_id",
@@ -44,6 +48,8 @@ class ListingStored:
     unsupported: int = 0
     gone: list[int] = field(default_factory=list)
     status_changed: list[int] = field(default_factory=list)
+    # Listed templates refused, or stored with a value cut to its column's width.
+    notes: list[str] = field(default_factory=list)
 
 
 def templates_upsert(
@@ -109,11 +115,13 @@ def _known_templates(account: WhatsAppAccount) -> dict[str, _Known]:
 
 
 def _upsert(account, items: list[dict], listed_at, known: dict[str, _Known]) -> ListingStored:
+    notes: list[str] = []
+    items = [clean(item) for item in items if _identified(item, notes)]
     # One statement cannot update a row twice; the last listing of a name and language wins.
-    items = list({(i["name"], i["language"]): i for i in items if _identified(i)}.values())
+    items = list({(i["name"], i["language"]): i for i in items}.values())
     _apply_renames(known, items)
     now = timezone.now()
-    rows = [_template_row(account, item, known, listed_at, now) for item in items]
+    rows = [_template_row(account, item, known, listed_at, now, notes) for item in items]
     MessageTemplate.objects.bulk_create(
         rows,
         batch_size=UPSERT_BATCH,
@@ -125,13 +133,20 @@ def _upsert(account, items: list[dict], listed_at, known: dict[str, _Known]) -> 
         ids=[row.pk for row in rows],
         unsupported=sum(1 for row in rows if row.unsupported_reason),
         status_changed=[row.pk for row in rows if _sendability_changed(row, known)],
+        notes=notes,
     )
 
 
-def _identified(item: dict) -> bool:
-    if item.get("name") and item.get("language"):
+def _identified(item, notes: list[str]) -> bool:
+    """Named by a name and a language that fit their columns: they are the row's identity,
+    so cutting them could merge two templates; such a listing is refused instead."""
+    item = mapping(item)
+    name, language = text(item.get("name")), text(item.get("language"))
+    if name and language and len(name) <= NAME_WIDTH and len(language) <= LANGUAGE_WIDTH:
+        item["name"], item["language"] = name, language  # a number as name reads as its text
         return True
-    log.warning("template listed without a name or language, skipped: %s", item.get("id"))
+    log.warning("template listed without a usable name or language, skipped: %s", item.get("id"))
+    notes.append(f"a template listed without a usable name or language ({name[:40]!r})")
     return False
 
 
@@ -156,7 +171,7 @@ def _mark_gone(known: dict[str, _Known], *, keep: set[int]) -> list[int]:
 def _apply_renames(known: dict[str, _Known], items: list[dict]) -> None:
     # Rare, so one UPDATE each; afterwards the upsert matches every row by name and language.
     for item in items:
-        entry = known.get(f"id:{item.get('id')}")
+        entry = known.get(f"id:{_meta_id(item)}")
         if entry is None or (entry.name, entry.language) == (item["name"], item["language"]):
             continue
         if f"{item['name']}|{item['language']}" in known:
@@ -166,29 +181,38 @@ def _apply_renames(known: dict[str, _Known], items: list[dict]) -> None:
         )
         known.pop(f"{entry.name}|{entry.language}", None)
         renamed = _Known(**{**entry.__dict__, "name": item["name"], "language": item["language"]})
-        known[f"{item['name']}|{item['language']}"] = known[f"id:{item['id']}"] = renamed
+        known[f"{item['name']}|{item['language']}"] = known[f"id:{_meta_id(item)}"] = renamed
 
 
-def _template_row(account, item: dict, known: dict[str, _Known], listed_at, now):
+def _meta_id(item: dict) -> str:
+    # Wider than its column it is not Meta's id; the row is still matched by name.
+    found = text(item.get("id"))
+    return found if len(found) <= META_ID_WIDTH else ""
+
+
+def _template_row(account, item: dict, known: dict[str, _Known], listed_at, now, notes):
+    def fitted(name: str, value, width: int) -> str:
+        return fit(value, width, label=f"template {item['name']}: {name}", notes=notes)
+
     entry = known.get(f"{item['name']}|{item['language']}")
     status, reason, changed_at = _status(item, entry, listed_at)
-    category = str(item.get("category") or "").upper()
-    parameter_format = str(item.get("parameter_format") or "POSITIONAL").upper()
+    category = fitted("category", item.get("category"), 32).upper()
+    parameter_format = fitted("parameter_format", item.get("parameter_format"), 12).upper()
     components = item.get("components") or []
-    slots, unsupported = _slots(components, parameter_format)
+    slots, unsupported = _slots(components, parameter_format or "POSITIONAL")
     return MessageTemplate(
         account=account,
-        meta_template_id=str(item.get("id") or ""),
+        meta_template_id=_meta_id(item),
         name=item["name"],
         language=item["language"],
         category=category,
         approved_category=_approved_category(status, category, entry),
-        status=status,
+        status=fitted("status", status, 20),
         status_reason=reason,
         status_changed_at=changed_at,
-        quality_score=_quality(item.get("quality_score")),
+        quality_score=fitted("quality_score", _quality(item.get("quality_score")), 16),
         components=components,
-        parameter_format=parameter_format,
+        parameter_format=parameter_format or "POSITIONAL",
         slots=slots,
         unsupported_reason=unsupported,
         deleted_at_meta=False,
@@ -198,8 +222,8 @@ def _template_row(account, item: dict, known: dict[str, _Known], listed_at, now)
 
 
 def _status(item: dict, entry: _Known | None, listed_at) -> tuple[str, str, datetime | None]:
-    status = str(item.get("status") or MessageTemplate.Status.PENDING).upper()
-    reason = str(item.get("rejected_reason") or "")
+    status = text(item.get("status")).upper() or MessageTemplate.Status.PENDING
+    reason = text(item.get("rejected_reason"))
     reason = "" if reason.upper() == "NONE" else reason
     if entry is None:
         return status, reason, listed_at
@@ -233,4 +257,4 @@ def _approved_category(status: str, category: str, entry: _Known | None) -> str:
 def _quality(raw) -> str:
     if isinstance(raw, dict):
         raw = raw.get("score")
-    return str(raw or "")
+    return text(raw)

@@ -3,10 +3,11 @@ import io
 import pytest
 from django.db import DatabaseError
 
+from tests.factories import AccountFactory
 from titanflow.wsgi import application
 from webhooks.models import WebhookEvent
 from webhooks.tests.conftest import SECRET, URL
-from webhooks.tests.deliveries import encode, signed_headers, status, statuses
+from webhooks.tests.deliveries import WABA_ID, encode, signed_headers, status, statuses
 
 pytestmark = pytest.mark.django_db
 BODY = encode(statuses(status("wamid.W1", "delivered")))
@@ -45,6 +46,14 @@ def test_a_signed_delivery_is_stored_and_answered_ok():
 def test_a_forged_delivery_is_refused_and_not_stored():
     assert _call(headers=signed_headers(BODY, "forged"))["status"] == 403
     assert _call()["status"] == 401
+    assert not WebhookEvent.objects.exists()
+
+
+def test_another_accounts_secret_is_refused_on_the_fast_path_too():
+    AccountFactory(waba_id="190000000000666", app_secret="marketer-chosen")
+    AccountFactory(waba_id=WABA_ID)
+    answer = _call(headers=signed_headers(BODY, "marketer-chosen"))
+    assert answer["status"] == 403 and b"another account" in answer["body"]
     assert not WebhookEvent.objects.exists()
 
 
