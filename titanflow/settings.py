@@ -112,6 +112,29 @@ if ENGINE_LEASE_SECONDS <= 2 * ENGINE_SLICE_SECONDS + ENGINE_READ_TIMEOUT_SECOND
         "ENGINE_LEASE_SECONDS must exceed twice ENGINE_SLICE_SECONDS plus the read timeout"
     )
 
+# Uploaded contact lists (campaigns/importing): each bound is checked while the file streams,
+# so a compressed bomb or a one-line file is refused after reading no more than its limit.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
+IMPORT_MAX_INFLATED_BYTES = env.int("IMPORT_MAX_INFLATED_BYTES", default=500 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
+IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", default=1024 * 1024)
+IMPORT_MAX_FIELD_BYTES = env.int("IMPORT_MAX_FIELD_BYTES", default=64 * 1024)
+# Lists of campaigns that finished importing are deleted this long after upload (0 = never).
+IMPORT_FILE_RETENTION_DAYS = env.int("IMPORT_FILE_RETENTION_DAYS", default=30)
+for _name in (
+    "IMPORT_MAX_BYTES",
+    "IMPORT_MAX_INFLATED_BYTES",
+    "IMPORT_MAX_ROWS",
+    "IMPORT_MAX_COLUMNS",
+    "IMPORT_MAX_LINE_BYTES",
+    "IMPORT_MAX_FIELD_BYTES",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number")
+if IMPORT_FILE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("IMPORT_FILE_RETENTION_DAYS must be 0 or more")
+
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 VAR_DIR = BASE_DIR / "var"
@@ -202,6 +225,12 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ in the demo without collectstatic
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024  # Meta's largest delivery is well under 3 MB
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The temporary-file handler stops writing an upload past IMPORT_MAX_BYTES (the form then
+# refuses it by its size), so an oversized upload never fills the disk.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "titanflow.uploads.BoundedTemporaryFileUploadHandler",
+]
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
