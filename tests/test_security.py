@@ -1,6 +1,7 @@
 """Headers and throttles that hold against a hostile client: a strict Content-Security-Policy
 with no inline script on any page, HSTS over HTTPS, login lockout and API rate limits."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from tests.factories import (
 # A script element without src runs inline, unless it is a JSON data block (json_script).
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>", re.I)
 HANDLER_ATTRIBUTE = re.compile(r"<[^>]+\s(on[a-z]+|hx-on[:\w-]*)\s*=", re.I)
+EVALUATED_TRIGGER = re.compile(r'hx-trigger="[^"]*\[')
 PASSWORD = "s3cret-Passw0rd!"
 
 
@@ -61,6 +63,7 @@ def test_no_page_has_an_inline_script_or_handler_and_each_sends_the_policy(marke
         assert response.status_code == 200, path
         assert INLINE_SCRIPT.findall(body) == [], path
         assert HANDLER_ATTRIBUTE.findall(body) == [], path
+        assert EVALUATED_TRIGGER.findall(body) == [], path  # htmx would eval the [filter]
         policy = response["Content-Security-Policy"]
         assert "script-src 'self'" in policy, path
         assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0], path
@@ -73,10 +76,11 @@ def test_the_login_page_has_no_inline_script_and_sends_the_policy(client, db):
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
 
 
-def test_htmx_is_told_not_to_inject_its_inline_styles(marketer_client):
+def test_htmx_is_told_not_to_inject_styles_nor_evaluate_strings(marketer_client):
     body = marketer_client.get("/").content.decode()
 
-    assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in body
+    config = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", body).group(1)
+    assert json.loads(config) == {"includeIndicatorStyles": False, "allowEval": False}
 
 
 def test_hsts_is_sent_over_https_only(client, db, settings):
