@@ -160,3 +160,16 @@ def test_the_configured_rates_come_from_the_settings(settings):
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
     ]
+
+
+@pytest.mark.parametrize("path", ["../_sim/world", "123/../_sim/world", "123?x=1", "12 3/messages"])
+def test_the_graph_client_refuses_a_path_an_id_could_bend(path):
+    from titanflow.whatsapp.client import GraphClient
+
+    client = GraphClient(base_url="http://127.0.0.1:9", version="v23.0", access_token="t")
+
+    with pytest.raises(ValueError, match="Not a Graph API path"):
+        client.url(path)
+    assert client.url("100000000000001/phone_numbers").endswith(
+        "/v23.0/100000000000001/phone_numbers"
+    )
