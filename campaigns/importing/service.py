@@ -132,13 +132,18 @@ def import_process(
     """Runs the queued import. When it fails (the reason is on the campaign), the stored file
     goes too: a file that broke a limit or the reader halfway is no use to keep, and a
     210 MB refusal must not stay on disk. The marketer uploads the list again."""
-    import_run(campaign_id=campaign_id, on_progress=on_progress)
-    failed = (
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.FAILED)
-        .exclude(source_file="")
+    # Only a file this run was importing: a campaign failed earlier (no phone column yet)
+    # keeps its list so that the marketer can pick the column.
+    started = (
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.IMPORTING)
+        .values_list("source_file", flat=True)
         .first()
     )
-    if failed is not None:
+    import_run(campaign_id=campaign_id, on_progress=on_progress)
+    failed = Campaign.objects.filter(
+        pk=campaign_id, status=Campaign.Status.FAILED, source_file=started
+    ).first()
+    if started and failed is not None:
         _discard_file(failed)
 
 

@@ -155,3 +155,14 @@ def test_an_upload_stores_one_file_and_a_replacement_removes_the_first(db, media
 
     files = [f for _, _, names in os.walk(media) for f in names]
     assert files == [os.path.basename(campaign.source_file.name)]
+
+
+def test_a_campaign_that_failed_before_its_task_ran_keeps_its_list(db):
+    from campaigns.importing.service import import_process
+
+    campaign = with_list(status=Campaign.Status.FAILED, import_error="No phone column: pick one.")
+
+    import_process(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert os.path.exists(campaign.source_file.path)
