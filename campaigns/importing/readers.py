@@ -110,7 +110,7 @@ def _open_csv(path: Path, kind: str, limits: Limits, stack: ExitStack) -> Table:
         delimiter = sniff_delimiter(text.read(SAMPLE_BYTES))
     raw = stack.enter_context(opener())
     text = stack.enter_context(io.TextIOWrapper(raw, encoding=scan.encoding, newline=""))
-    table = _csv_table(text, delimiter, limits, kind)
+    table = _csv_table(text, delimiter, limits, kind, scanned=scan.encoding != "utf-16")
     table.estimate = max(scan.lines - 1, 0)
     table.details = {"format": kind, "encoding": scan.encoding, "delimiter": delimiter}
     return table
@@ -152,10 +152,11 @@ def scan_bytes(opener, limits: Limits, *, compressed: bool = False) -> _Scan:
     size, line-length or line-count limits, and detects the encoding. UTF-16 and UTF-8 by
     their BOM; else UTF-8 when every byte decodes, else Latin-1.
 
-    The whole file is read (a cheap pass, ~0.3 s per 100 MB) because a Latin-1 byte or an
+    The whole file is read (a cheap pass, ~0.15 s per 100 MB) because a Latin-1 byte or an
     over-long line deep in a million-row file would otherwise stop the import half way."""
     with opener() as raw:
-        chunk = raw.read(SAMPLE_BYTES)
+        step = min(_CHUNK, limits.line_bytes)  # see _LineMeter
+        chunk = raw.read(min(SAMPLE_BYTES, step))
         utf16 = chunk.startswith(_UTF16_BOMS)
         if not utf16:
             _refuse_binary(chunk)
@@ -174,7 +175,7 @@ def scan_bytes(opener, limits: Limits, *, compressed: bool = False) -> _Scan:
             if not utf16 and meter.lines > limits.rows + 1:
                 raise ImportFileError(refusal.too_many_lines(limits.rows))
             decoder = _still_utf8(decoder, chunk)
-            chunk = raw.read(_CHUNK)
+            chunk = raw.read(step)
         decoder = _still_utf8(decoder, b"", final=True)
     if utf16:
         return _Scan("utf-16", meter.lines)
@@ -202,29 +203,28 @@ def _refuse_binary(sample: bytes) -> None:
 
 
 class _LineMeter:
-    """Counts lines and refuses one longer than `limit` bytes, keeping only lengths, never a
-    line itself (a 512 MB line must not become a 512 MB string)."""
+    """Counts line breaks and refuses a line longer than `limit` bytes, keeping only lengths,
+    never a line itself (a 512 MB line must not become a 512 MB string).
+
+    Fed chunks no longer than `limit`, a line wholly inside one chunk is short enough, so only
+    the line running into each chunk needs measuring: a few memchr calls per chunk, no split
+    (measured: 0.04 s per 30 MB against 0.27 s splitting every chunk into lines)."""
 
     def __init__(self, limit: int):
-        self.limit, self.carry = limit, 0
-        self.newlines = self.returns = 0
-
-    @property
-    def lines(self) -> int:
-        # Old Mac files end lines with CR alone; CRLF files count once, by their LF.
-        return self.newlines or self.returns
+        self.limit, self.carry, self.lines = limit, 0, 0
 
     def feed(self, chunk: bytes) -> None:
-        parts = chunk.replace(b"\r", b"\n").split(b"\n")
-        lengths = [self.carry + len(parts[0]), *map(len, parts[1:])]
-        self.carry = lengths[-1]
-        if max(lengths) > self.limit:
-            index = next(i for i, n in enumerate(lengths) if n > self.limit)
-            offset = sum(len(part) + 1 for part in parts[:index])
-            line = self.lines + chunk[:offset].count(b"\n" if self.newlines else b"\r") + 1
-            raise ImportFileError(refusal.line_too_long(line, self.limit))
-        self.newlines += chunk.count(b"\n")
-        self.returns += chunk.count(b"\r")
+        first = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+        running = self.carry + (len(chunk) if first < 0 else first)
+        if running > self.limit:
+            raise ImportFileError(refusal.line_too_long(self.lines + 1, self.limit))
+        if first < 0:
+            self.carry = running
+        else:
+            self.carry = len(chunk) - 1 - max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        # LF, CR and CRLF endings, mixed or not, each count once (a CR-only file must not
+        # slip past the row limit as "one line").
+        self.lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -261,10 +261,13 @@ def _bounded_lines(text, limit: int) -> Iterator[str]:
         yield line
 
 
-def _csv_table(text, delimiter: str, limits: Limits, kind: str) -> Table:
+def _csv_table(text, delimiter: str, limits: Limits, kind: str, *, scanned: bool) -> Table:
+    """`scanned`: the byte scan already bounded every line and the number of lines, so the
+    text is read at csv's own speed; otherwise (UTF-16) each line and row is counted here."""
     # The limit is process-wide; every CSV this process reads is an upload or our own export.
     csv.field_size_limit(limits.field_bytes)
-    reader = csv.reader(_bounded_lines(text, limits.line_bytes), delimiter=delimiter)
+    lines = text if scanned else _bounded_lines(text, limits.line_bytes)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -273,18 +276,21 @@ def _csv_table(text, delimiter: str, limits: Limits, kind: str) -> Table:
         raise ImportFileError("The file is empty.")
     if len(header) > limits.columns:
         raise ImportFileError(refusal.too_many_columns(len(header), limits.columns))
-    return Table(header=clean_header(header), rows=_readable(reader, limits, kind))
+    rows = reader if scanned else _counted(reader, limits.rows)
+    return Table(header=clean_header(header), rows=_readable(reader, rows, limits, kind))
 
 
-def _readable(reader, limits: Limits, kind: str) -> Iterator[list[str]]:
-    count = 0
+def _counted(rows, limit: int) -> Iterator[list[str]]:
+    for count, row in enumerate(rows, start=1):
+        if count > limit:
+            raise ImportFileError(refusal.too_many_rows(limit))
+        yield row
+
+
+def _readable(reader, rows, limits: Limits, kind: str) -> Iterator[list[str]]:
     try:
         with _damage_reported(kind):
-            for row in reader:
-                count += 1
-                if count > limits.rows:
-                    raise ImportFileError(refusal.too_many_rows(limits.rows))
-                yield row
+            yield from rows
     except csv.Error as exc:
         raise ImportFileError(_csv_error_text(reader, exc, limits)) from exc
 
