@@ -268,3 +268,39 @@ def test_a_refused_new_list_keeps_the_current_one(draft):
     assert campaign.status == Campaign.Status.READY
     assert campaign.source_file.path == kept and os.path.exists(kept)
     assert Contact.objects.filter(campaign=campaign).count() == 2
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n", b"\n"])
+def test_every_line_ending_counts_once_against_the_row_limit(draft, settings, ending):
+    settings.IMPORT_MAX_ROWS = 1_000
+    rows = [b"phone"] + [b"05%08d" % n for n in range(1_000)]
+    at_limit = ending.join(rows) + ending
+    past_limit = at_limit + b"0599999999" + ending
+
+    import_start(campaign=draft, uploaded_file=SimpleUploadedFile("ok.csv", at_limit))
+    with pytest.raises(UploadRefused, match="more than 1,000 lines"):
+        import_start(campaign=draft, uploaded_file=SimpleUploadedFile("no.csv", past_limit))
+
+
+def test_mixed_line_endings_cannot_hide_rows_from_the_limit(draft, settings):
+    settings.IMPORT_MAX_ROWS = 1_000
+    data = b"phone\n" + b"\r".join(b"05%08d" % n for n in range(2_000)) + b"\r"
+
+    with pytest.raises(UploadRefused, match="more than 1,000 lines"):
+        import_start(campaign=draft, uploaded_file=SimpleUploadedFile("mixed.csv", data))
+
+
+def test_a_utf16_list_past_the_row_limit_fails_its_import(draft, settings):
+    settings.IMPORT_MAX_ROWS = 10
+    text = "phone\n" + "".join(f"05012345{n:02d}\n" for n in range(50))
+    upload = SimpleUploadedFile("wide.csv", text.encode("utf-16"))
+
+    campaign = import_start(campaign=draft, uploaded_file=upload)
+    import_process(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert (
+        campaign.import_error
+        == "The file has more than 10 rows; split it into files of at most 10."
+    )
+    assert not Contact.objects.filter(campaign=campaign).exists()
