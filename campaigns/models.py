@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -18,6 +19,8 @@ class Campaign(models.Model):
         FAILED = "failed"
 
     EDITABLE = (Status.DRAFT, Status.READY, Status.FAILED)
+    # Ten years: a wider dedup window says nothing more (and 10**20 days overflowed a 500).
+    DEDUP_DAYS_MAX = 3650
 
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(
@@ -27,7 +30,9 @@ class Campaign(models.Model):
     pause_reason = models.TextField(blank=True, default="")
     scheduled_at = models.DateTimeField(null=True, blank=True)
     dedup_days = models.PositiveIntegerField(
-        default=0, help_text="Skip numbers messaged by any campaign within this many days."
+        default=0,
+        validators=[MaxValueValidator(DEDUP_DAYS_MAX)],
+        help_text="Skip numbers messaged by any campaign within this many days.",
     )
     max_mps = models.PositiveIntegerField(
         null=True, blank=True, help_text="Campaign-wide cap on messages per second."

@@ -20,8 +20,7 @@ from titanflow.whatsapp import payloads
 
 DELETABLE = (*Campaign.EDITABLE, Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
 NAME_MAX_LENGTH = 200
-# Ten years: a wider window says nothing more, and a date that far back overflows nothing.
-DEDUP_DAYS_MAX = 3650
+DEDUP_DAYS_MAX = Campaign.DEDUP_DAYS_MAX
 
 
 class SetupError(ValueError):

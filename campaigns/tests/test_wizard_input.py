@@ -143,3 +143,13 @@ def test_the_api_refuses_a_huge_dedup_window_on_update(api, draft):
     assert response.status_code == 400
     draft.refresh_from_db()
     assert draft.dedup_days == 0
+
+
+def test_the_model_refuses_a_dedup_window_past_ten_years(marketer):
+    from django.core.exceptions import ValidationError
+
+    campaign = Campaign(name="Long", owner=marketer, dedup_days=Campaign.DEDUP_DAYS_MAX + 1)
+
+    with pytest.raises(ValidationError) as refused:
+        campaign.full_clean()
+    assert list(refused.value.message_dict) == ["dedup_days"]
