@@ -152,7 +152,7 @@ def scan_bytes(opener, limits: Limits, *, compressed: bool = False) -> _Scan:
     size, line-length or line-count limits, and detects the encoding. UTF-16 and UTF-8 by
     their BOM; else UTF-8 when every byte decodes, else Latin-1.
 
-    The whole file is read (a cheap pass, ~0.15 s per 100 MB) because a Latin-1 byte or an
+    The whole file is read (a cheap pass: 0.12 s for 1 M rows, 29 MB) because a Latin-1 byte or an
     over-long line deep in a million-row file would otherwise stop the import half way."""
     with opener() as raw:
         step = min(_CHUNK, limits.line_bytes)  # see _LineMeter
@@ -207,8 +207,8 @@ class _LineMeter:
     never a line itself (a 512 MB line must not become a 512 MB string).
 
     Fed chunks no longer than `limit`, a line wholly inside one chunk is short enough, so only
-    the line running into each chunk needs measuring: a few memchr calls per chunk, no split
-    (measured: 0.04 s per 30 MB against 0.27 s splitting every chunk into lines)."""
+    the line running into each chunk needs measuring: a few memchr-speed calls per chunk, no
+    list of lines (measured on 1 M rows, 29 MB: 0.08 s, against 0.13 s splitting each chunk)."""
 
     def __init__(self, limit: int):
         self.limit, self.carry, self.lines = limit, 0, 0
