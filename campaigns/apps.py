@@ -9,6 +9,7 @@ class CampaignsConfig(AppConfig):
         from campaigns.engine import dispatch
 
         # Celery's autodiscovery only looks at campaigns/tasks.py; the import task lives apart.
+        # (it imports the import service, whose receiver deletes a deleted campaign's list).
         from campaigns.importing import tasks  # noqa: F401
         from templates_app.signals import template_status_changed
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -40,6 +41,8 @@ class Campaign(models.Model):
 
     EDITABLE = (Status.DRAFT, Status.READY, Status.FAILED)
     LIVE = (Status.RUNNING, Status.SCHEDULED, Status.PAUSED)
+    # Ten years: a wider dedup window says nothing more (and 10**20 days overflowed a 500).
+    DEDUP_DAYS_MAX = 3650
 
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(
@@ -49,7 +52,9 @@ class Campaign(models.Model):
     pause_reason = models.TextField(blank=True, default="")
     scheduled_at = models.DateTimeField(null=True, blank=True)
     dedup_days = models.PositiveIntegerField(
-        default=0, help_text="Skip numbers messaged by any campaign within this many days."
+        default=0,
+        validators=[MaxValueValidator(DEDUP_DAYS_MAX)],
+        help_text="Skip numbers messaged by any campaign within this many days.",
     )
     max_mps = models.PositiveIntegerField(
         null=True, blank=True, help_text="Campaign-wide cap on messages per second."

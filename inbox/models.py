@@ -16,7 +16,7 @@ class ConversationQuerySet(models.QuerySet):
 
     def search(self, query: str):
         """By contact name, or by number in any format ("+971 50 ..." finds 97150...)."""
-        query = query.strip()
+        query = query.replace("\x00", "").strip()  # Postgres text cannot hold a NUL
         if not query:
             return self
         digits = "".join(ch for ch in query if ch.isdigit())

@@ -17,7 +17,7 @@ MESSAGES_PER_PAGE = 50
 
 @require_GET
 def inbox(request):
-    query = request.GET.get("q", "").strip()
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
     sort = "recent" if request.GET.get("sort") == "recent" else "unread"
     conversations = Conversation.objects.select_related("phone").search(query).in_inbox_order(sort)
     page = Paginator(conversations, CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))

@@ -6,11 +6,13 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.validators import UniqueValidator
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.progress import SyncProgress
 from templates_app.services.sync import AccountVerificationError, account_create
+from templates_app.validators import graph_id
 from titanflow.audit import audit_record
 
 
@@ -19,6 +21,16 @@ class AccountSerializer(serializers.ModelSerializer):
     access_token = serializers.CharField(write_only=True, trim_whitespace=True)
     app_secret = serializers.CharField(write_only=True, required=False, default="")
     name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+    # Validated before account_create calls Meta with it: it becomes a Graph API path.
+    waba_id = serializers.CharField(
+        max_length=32,
+        validators=[
+            graph_id,
+            UniqueValidator(
+                WhatsAppAccount.objects.all(), message="This WhatsApp account is already added."
+            ),
+        ],
+    )
 
     class Meta:
         model = WhatsAppAccount

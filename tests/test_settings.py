@@ -53,6 +53,11 @@ def test_good_environment_loads():
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"DEFAULT_PHONE_REGION": "UAE"}, "DEFAULT_PHONE_REGION"),
         ({"WHATSAPP_API_VERSION": "23"}, "WHATSAPP_API_VERSION"),
+        ({"IMPORT_MAX_ROWS": "0"}, "IMPORT_MAX_ROWS must be a positive number"),
+        ({"IMPORT_MAX_BYTES": "lots"}, "IMPORT_MAX_BYTES"),
+        ({"API_THROTTLE_USER": "fast"}, "API_THROTTLE_USER looks like 1200/minute"),
+        ({"LOGIN_FAILURE_LIMIT": "0"}, "LOGIN_FAILURE_LIMIT must be 1 or more"),
+        ({"SECURE_PROXY_SSL_HEADER": "https"}, "SECURE_PROXY_SSL_HEADER looks like"),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(overrides, message):

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import BaseCommand, CommandError, call_command, load_command_class
+from django.test import RequestFactory
 
 from titanflow.access import role_of
 from titanflow.models import AuditEntry
@@ -28,7 +29,7 @@ def test_create_user_prints_a_generated_password_that_logs_in():
     output = _run("create_user", "--role", "viewer", "--username", "vic", "--email", "v@x.test")
 
     password = output.split("Password (shown once): ")[1].strip()
-    user = authenticate(username="vic", password=password)
+    user = authenticate(request=_login_request(), username="vic", password=password)
     assert user is not None and user.email == "v@x.test"
     assert role_of(user) == "viewer"
     entry = AuditEntry.objects.get(action="user.create")
@@ -41,7 +42,14 @@ def test_create_user_reads_the_password_from_an_environment_variable(monkeypatch
     output = _run("create_user", "--role", "admin", "--username", "ana", "--password-env", "NEW_PW")
 
     assert "Correct-Horse" not in output and "shown once" not in output
-    assert role_of(authenticate(username="ana", password="Correct-Horse-Battery-9")) == "admin"
+    assert (
+        role_of(
+            authenticate(
+                request=_login_request(), username="ana", password="Correct-Horse-Battery-9"
+            )
+        )
+        == "admin"
+    )
 
 
 def test_create_user_reads_the_password_from_stdin(monkeypatch):
@@ -56,7 +64,12 @@ def test_create_user_reads_the_password_from_stdin(monkeypatch):
         monkeypatch=monkeypatch,
     )
 
-    assert role_of(authenticate(username="max", password="Another-Long-Passw0rd")) == "marketer"
+    assert (
+        role_of(
+            authenticate(request=_login_request(), username="max", password="Another-Long-Passw0rd")
+        )
+        == "marketer"
+    )
 
 
 def test_create_user_refuses_weak_passwords_and_taken_names(monkeypatch, marketer):
@@ -94,3 +107,8 @@ def test_every_argument_has_help(command):
 
     assert len(own) >= 2
     assert all(action.help for action in own), [a.dest for a in own if not a.help]
+
+
+def _login_request():
+    # The login lockout (django-axes) judges every attempt by the request it came with.
+    return RequestFactory().post("/accounts/login/")

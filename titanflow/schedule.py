@@ -29,6 +29,10 @@ def install(app) -> None:
             "task": "webhooks.tasks.process_pending",
             "schedule": timedelta(seconds=5),
         },
+        "prune-import-files": {
+            "task": "campaigns.prune_import_files",
+            "schedule": timedelta(hours=6),
+        },
         "prune-webhook-events": {
             "task": "webhooks.tasks.prune_events",
             "schedule": timedelta(hours=6),

@@ -3,9 +3,11 @@
 A bad or missing value fails at start-up with the variable's name, never later at run time.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -121,6 +123,29 @@ if ENGINE_LEASE_SECONDS < 4 * ENGINE_FLUSH_SECONDS or ENGINE_LOCK_SECONDS < 2:
         "ENGINE_LEASE_SECONDS must be at least four flushes, ENGINE_LOCK_SECONDS at least 2 s"
     )
 
+# Uploaded contact lists (campaigns/importing): each bound is checked while the file streams,
+# so a compressed bomb or a one-line file is refused after reading no more than its limit.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
+IMPORT_MAX_INFLATED_BYTES = env.int("IMPORT_MAX_INFLATED_BYTES", default=500 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
+IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", default=1024 * 1024)
+IMPORT_MAX_FIELD_BYTES = env.int("IMPORT_MAX_FIELD_BYTES", default=64 * 1024)
+# Lists of campaigns that finished importing are deleted this long after upload (0 = never).
+IMPORT_FILE_RETENTION_DAYS = env.int("IMPORT_FILE_RETENTION_DAYS", default=30)
+for _name in (
+    "IMPORT_MAX_BYTES",
+    "IMPORT_MAX_INFLATED_BYTES",
+    "IMPORT_MAX_ROWS",
+    "IMPORT_MAX_COLUMNS",
+    "IMPORT_MAX_LINE_BYTES",
+    "IMPORT_MAX_FIELD_BYTES",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number")
+if IMPORT_FILE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("IMPORT_FILE_RETENTION_DAYS must be 0 or more")
+
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 VAR_DIR = BASE_DIR / "var"
@@ -139,6 +164,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "axes",
     "titanflow",
     "templates_app",
     "campaigns",
@@ -157,6 +183,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "titanflow.urls"
@@ -197,6 +230,51 @@ SESSION_COOKIE_SECURE = _strict_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HSTS goes out on HTTPS answers only (Django's SecurityMiddleware); 0 turns it off.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _strict_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = _strict_bool("SECURE_SSL_REDIRECT", default=False)
+
+
+def _proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """ "X-Forwarded-Proto: https" for a TLS proxy that sets that header (and strips it from
+    clients: trusting it from anyone else would let them claim HTTPS)."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise ImproperlyConfigured(f"{name} looks like 'X-Forwarded-Proto: https', got {raw!r}")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+
+# Pages carry no inline script (static/js holds every script), so scripts come from here only;
+# inline style attributes remain (progress bars), hence 'unsafe-inline' for styles alone.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Login throttling (django-axes): after this many wrong passwords for one username from one
+# address, even the right one is refused until the cool-off has passed.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -214,10 +292,25 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ in the demo without collectstatic
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024  # Meta's largest delivery is well under 3 MB
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The temporary-file handler stops writing an upload past IMPORT_MAX_BYTES (the form then
+# refuses it by its size), so an oversized upload never fills the disk.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "titanflow.uploads.BoundedTemporaryFileUploadHandler",
+]
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }
+
+
+def _rate(name: str, *, default: str) -> str:
+    raw = env.str(name, default=default).strip()
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or period not in ("second", "minute", "hour", "day"):
+        raise ImproperlyConfigured(f"{name} looks like 1200/minute, got {raw!r}")
+    return raw
+
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -229,6 +322,15 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Per token (user) and per address (anonymous); counted in the Redis cache.
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _rate("API_THROTTLE_USER", default="1200/minute"),
+        "anon": _rate("API_THROTTLE_ANON", default="60/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TitanFlow API",
@@ -262,4 +364,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every login at INFO; its lockouts (WARNING) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -4,6 +4,7 @@ Launching and scheduling belong to the lifecycle endpoints (`POST /api/campaigns
 each campaign links to them."""
 
 import django_filters
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from campaigns.importing import ImportFileError, import_enqueue, import_start
+from campaigns.importing import limits as refusal
 from campaigns.importing.export import skipped_rows_csv
 from campaigns.models import Campaign
 from campaigns.services import setup
@@ -55,6 +57,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "links",
         ]
         read_only_fields = [f for f in fields if f not in ("name", "dedup_days", "max_mps")]
+        extra_kwargs = {"dedup_days": {"min_value": 0, "max_value": setup.DEDUP_DAYS_MAX}}
 
     def get_links(self, campaign) -> dict[str, str]:
         request = self.context.get("request")
@@ -89,6 +92,12 @@ class UploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     phone_column = serializers.CharField(required=False, default="", allow_blank=True)
     name_column = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def validate_file(self, upload):
+        # The upload handler stopped keeping bytes at the limit; `size` still counts them all.
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            raise serializers.ValidationError(refusal.too_large(settings.IMPORT_MAX_BYTES))
+        return upload
 
 
 class ImportReportSerializer(serializers.Serializer):

@@ -19,6 +19,8 @@ from templates_app.models import MessageTemplate, PhoneNumber
 from titanflow.whatsapp import payloads
 
 DELETABLE = (*Campaign.EDITABLE, Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+NAME_MAX_LENGTH = 200
+DEDUP_DAYS_MAX = Campaign.DEDUP_DAYS_MAX
 
 
 class SetupError(ValueError):
@@ -46,23 +48,31 @@ def _require_editable(campaign: Campaign) -> None:
         )
 
 
-def campaign_create(*, name: str, owner, dedup_days: int = 0, max_mps: int | None = None):
-    """A new draft; its list, senders and mapping come in the next steps."""
+def _checked_settings(name: str, dedup_days: int) -> tuple[str, int]:
     name = (name or "").strip()
     if not name:
         raise SetupError("Give the campaign a name.")
-    return Campaign.objects.create(
-        name=name[:200], owner=owner, dedup_days=dedup_days, max_mps=max_mps
-    )
+    if "\x00" in name:
+        raise SetupError("The name cannot contain NUL characters.")
+    if not 0 <= dedup_days <= DEDUP_DAYS_MAX:
+        raise SetupError(
+            f"The dedup window is a whole number of days from 0 to {DEDUP_DAYS_MAX:,}."
+        )
+    return name[:NAME_MAX_LENGTH], dedup_days
+
+
+def campaign_create(*, name: str, owner, dedup_days: int = 0, max_mps: int | None = None):
+    """A new draft; its list, senders and mapping come in the next steps."""
+    name, dedup_days = _checked_settings(name, dedup_days)
+    return Campaign.objects.create(name=name, owner=owner, dedup_days=dedup_days, max_mps=max_mps)
 
 
 def campaign_update(*, campaign: Campaign, name: str, dedup_days: int) -> Campaign:
     """Renames a draft or changes its dedup window (which re-imports an imported list)."""
     _require_editable(campaign)
-    if not (name or "").strip():
-        raise SetupError("Give the campaign a name.")
+    name, dedup_days = _checked_settings(name, dedup_days)
     reimport = dedup_days != campaign.dedup_days and campaign.source_file
-    campaign.name, campaign.dedup_days = name.strip()[:200], dedup_days
+    campaign.name, campaign.dedup_days = name, dedup_days
     campaign.save(update_fields=["name", "dedup_days", "updated_at"])
     if reimport and campaign.phone_column:
         import_enqueue(
@@ -184,6 +194,8 @@ def mapping_errors(*, template: MessageTemplate, rules: dict, columns: list[str]
             errors[slot.key] = f"The list has no column “{column}”."
         elif not column and not text:
             errors[slot.key] = f"Choose a column or type a text for {slot.label}."
+        elif "\x00" in text:
+            errors[slot.key] = "The text cannot contain NUL characters."
         elif slot.kind in ("image", "video", "document") and text[:8] not in ("", "https://"):
             errors[slot.key] = "A media header needs an https:// link."
     return errors

@@ -7,14 +7,13 @@ to the same place, so the page (and its controls) reloads in the state the actio
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
-from django.utils.timezone import is_naive, make_aware
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from campaigns.models import Campaign
 from campaigns.services import lifecycle
 from campaigns.services.lifecycle import CampaignStateError
+from campaigns.views.action_forms import LaunchForm, PauseForm, RetargetForm, form_error_text
 from titanflow.access import requires
 from titanflow.audit import audit_record
 
@@ -42,10 +41,18 @@ def _act(request, pk: int, action, success: str, audit: str, changes: dict | Non
     return _back(request, pk)
 
 
+def _refuse(request, pk: int, form):
+    messages.error(request, form_error_text(form))
+    return _back(request, pk)
+
+
 @require_POST
 @requires("campaign.change")
 def campaign_launch(request, pk: int):
-    when = _scheduled_at(request.POST.get("scheduled_at", ""))
+    form = LaunchForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, pk, form)
+    when = form.cleaned_data["scheduled_at"]
 
     def launch(campaign):
         lifecycle.campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
@@ -56,17 +63,13 @@ def campaign_launch(request, pk: int):
     return _act(request, pk, launch, "Launched: sending has started.", "campaign.launch")
 
 
-def _scheduled_at(raw: str):
-    moment = parse_datetime(raw.strip()) if raw.strip() else None
-    if moment is not None and is_naive(moment):
-        moment = make_aware(moment)
-    return moment
-
-
 @require_POST
 @requires("campaign.change")
 def campaign_pause(request, pk: int):
-    reason = request.POST.get("reason", "").strip()[:500] or f"Paused by {request.user}."
+    form = PauseForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, pk, form)
+    reason = form.cleaned_data["reason"] or f"Paused by {request.user}."
     return _act(
         request,
         pk,
@@ -133,12 +136,15 @@ def _retry_sentence(result) -> str:
 @requires("campaign.change")
 def campaign_retarget(request, pk: int):
     campaign = _campaign(request, pk)
+    form = RetargetForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, pk, form)
     try:
         target = lifecycle.campaign_retarget(
             campaign=campaign,
-            audience=request.POST.get("audience", ""),
+            audience=form.cleaned_data["audience"],
             user=request.user,
-            name=request.POST.get("name", "").strip(),
+            name=form.cleaned_data["name"],
         )
     except CampaignStateError as exc:
         messages.error(request, str(exc))

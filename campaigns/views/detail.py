@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from campaigns.importing.export import spreadsheet_safe
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services import lifecycle
 from titanflow.whatsapp.errors import classify
@@ -159,9 +160,5 @@ def _cell(value) -> str:
         return ""
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    text = str(value)
     # Names come from uploaded files: keep spreadsheets from running them as formulas.
-    first = text[:1]
-    if first in ("=", "@", "\t", "\r") or (first in ("+", "-") and not text[1:].isdigit()):
-        return "'" + text
-    return text
+    return spreadsheet_safe(value)

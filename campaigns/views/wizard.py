@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,13 +16,14 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import make_aware
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns.importing import ImportFileError, import_enqueue, import_start
+from campaigns.importing import ImportFileError, UploadRefused, import_enqueue, import_start
 from campaigns.importing.columns import read_head
 from campaigns.importing.export import REASON_TEXT, skipped_rows_csv
 from campaigns.models import Campaign
 from campaigns.services import setup
 from campaigns.services.lifecycle import CampaignStateError, campaign_launch
 from campaigns.views import wizard_steps as steps
+from campaigns.views.wizard_forms import CampaignForm, SendersForm
 from titanflow.access import requires
 from titanflow.audit import audit_record
 
@@ -59,28 +61,40 @@ def campaign_list(request):
 def campaign_new(request):
     if request.method == "GET":
         return render(request, "campaigns/wizard/new.html", {"values": {"dedup_days": 0}})
+    form = CampaignForm(request.POST, request.FILES)
     try:
-        campaign = setup.campaign_create(
-            name=request.POST.get("name", ""),
-            owner=request.user,
-            dedup_days=steps.int_or_zero(request.POST.get("dedup_days")),
-        )
-    except setup.SetupError as exc:
+        if not form.is_valid():
+            raise setup.SetupError(form.error_text())
+        # One transaction: a refused list leaves no draft behind (and stored no file).
+        with transaction.atomic():
+            campaign = setup.campaign_create(
+                name=form.cleaned_data["name"],
+                owner=request.user,
+                dedup_days=form.cleaned_data["dedup_days"],
+            )
+            _start_import(request, campaign, form.cleaned_data["file"])
+    except (setup.SetupError, UploadRefused) as exc:
         context = {"error": str(exc), "values": request.POST}
         return render(request, "campaigns/wizard/new.html", context, status=_refused(request))
     audit_record(user=request.user, action="campaign.create", obj=campaign, via="page")
-    return _upload_and_continue(request, campaign)
+    return _continue(campaign, form.cleaned_data["file"])
 
 
-def _upload_and_continue(request, campaign: Campaign):
-    upload = request.FILES.get("file")
+def _start_import(request, campaign: Campaign, upload) -> None:
+    """Raises UploadRefused for a file refused before it was stored; any later problem (no
+    phone column) is shown on the columns step, where the marketer can pick one."""
     if upload is None:
-        return redirect(_step_url(campaign, "upload"))
+        return
     try:
         import_start(campaign=campaign, uploaded_file=upload)
+    except UploadRefused:
+        raise
     except ImportFileError as exc:
         messages.error(request, str(exc))
-    return redirect(_step_url(campaign, "columns"))
+
+
+def _continue(campaign: Campaign, upload):
+    return redirect(_step_url(campaign, "columns" if upload is not None else "upload"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -104,16 +118,23 @@ def _render(request, campaign: Campaign, step: str, context: dict, status: int =
 def _upload_step(request, campaign: Campaign):
     if request.method == "GET":
         return _render(request, campaign, "upload", {"values": campaign.__dict__})
+    form = CampaignForm(request.POST, request.FILES)
     try:
-        setup.campaign_update(
-            campaign=campaign,
-            name=request.POST.get("name", ""),
-            dedup_days=steps.int_or_zero(request.POST.get("dedup_days")),
-        )
+        if not form.is_valid():
+            raise setup.SetupError(form.error_text())
+        # A refused list also undoes the rename: the step changes all or nothing.
+        with transaction.atomic():
+            setup.campaign_update(
+                campaign=campaign,
+                name=form.cleaned_data["name"],
+                dedup_days=form.cleaned_data["dedup_days"],
+            )
+            _start_import(request, campaign, form.cleaned_data["file"])
     except (setup.SetupError, ImportFileError) as exc:
+        campaign.refresh_from_db()
         context = {"error": str(exc), "values": request.POST}
         return _render(request, campaign, "upload", context, status=_refused(request))
-    return _upload_and_continue(request, campaign)
+    return _continue(campaign, form.cleaned_data["file"])
 
 
 def _columns_step(request, campaign: Campaign):
@@ -155,7 +176,11 @@ def _senders_step(request, campaign: Campaign):
 
 
 def _senders_post(request, campaign: Campaign):
-    chosen = steps.senders_from_post(request.POST)
+    form = SendersForm(request.POST, numbers=steps.sender_rows(campaign))
+    if not form.is_valid():
+        context = {"numbers": form.numbers, "error": form.error_text()}
+        return _render(request, campaign, "senders", context, status=_refused(request))
+    chosen = form.senders()
     move = request.POST.get("move", "")
     if move:
         chosen = steps.apply_move(chosen, move)

@@ -14,35 +14,6 @@ STEPS = [
 ]
 
 
-def int_or_zero(raw) -> int:
-    try:
-        return max(int(raw or 0), 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def senders_from_post(data) -> list[dict]:
-    """Fields: use_<phone>, mps_<phone>, pos_<phone>_<template> (blank = not used)."""
-    senders = []
-    for key in data:
-        if not key.startswith("use_"):
-            continue
-        phone_id = int(key[4:])
-        positions = []
-        for field, value in data.items():
-            prefix = f"pos_{phone_id}_"
-            if field.startswith(prefix) and str(value).strip():
-                positions.append((int_or_zero(value), int(field[len(prefix) :])))
-        senders.append(
-            {
-                "phone_id": phone_id,
-                "template_ids": [template_id for _, template_id in sorted(positions)],
-                "mps": data.get(f"mps_{phone_id}") or None,
-            }
-        )
-    return sorted(senders, key=lambda s: s["phone_id"])
-
-
 def apply_move(senders: list[dict], move: str) -> list[dict]:
     """`move` is "<phone>:<template>:up|down": swaps that template with its neighbour."""
     try:

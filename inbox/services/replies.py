@@ -38,6 +38,10 @@ def conversation_reply(*, conversation: Conversation, text: str, user) -> InboxM
 def _check_reply(conversation: Conversation, text: str) -> None:
     if not text:
         raise ReplyError("Write a message before sending.")
+    # Checked before the send: Postgres cannot store a NUL, so a reply Meta accepted with one
+    # would go out and then fail to be recorded.
+    if "\x00" in text:
+        raise ReplyError("The message cannot contain NUL characters.")
     if len(text) > MAX_TEXT_LENGTH:
         raise ReplyError(f"WhatsApp messages are at most {MAX_TEXT_LENGTH} characters long.")
     if not conversation.reply_window_open:

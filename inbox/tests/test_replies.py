@@ -100,3 +100,13 @@ def test_reply_body_is_the_exact_cloud_api_text_message(meta):
         "text": {"preview_url": False, "body": 'Price: "50 AED"'},
     }
     assert InboxMessage.objects.get().raw["request"] == received
+
+
+def test_reply_with_a_nul_character_is_refused_before_meta_is_called(meta):
+    conversation = _conversation()
+
+    with pytest.raises(ReplyError, match="NUL characters"):
+        conversation_reply(conversation=conversation, text="Hi\x00there", user=UserFactory())
+
+    assert meta.messages("971501234567") == []
+    assert not InboxMessage.objects.exists()

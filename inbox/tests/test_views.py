@@ -244,3 +244,11 @@ def test_refused_reply_without_htmx_flashes_the_reason(marketer_client):
     )
     assert "only allows approved templates" in response.content.decode()
     assert Conversation.objects.get().last_message_preview == ""
+
+
+def test_search_with_a_nul_character_answers_a_page(marketer_client):
+    ConversationFactory(contact_name="Ana")
+
+    response = marketer_client.get("/inbox/", {"q": "An\x00a"})
+
+    assert response.status_code == 200

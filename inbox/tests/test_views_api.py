@@ -86,3 +86,12 @@ def test_mark_read(api):
     conversation = ConversationFactory(unread_count=5)
     assert api.post(f"/api/conversations/{conversation.pk}/read/").status_code == 204
     assert Conversation.objects.get().unread_count == 0
+
+
+def test_a_search_with_a_nul_character_answers_a_list(api):
+    ConversationFactory(contact_name="Ana")
+
+    response = api.get("/api/conversations/", {"q": "An\x00a"})
+
+    assert response.status_code == 200
+    assert [c["contact_name"] for c in response.json()["results"]] == ["Ana"]

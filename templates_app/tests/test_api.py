@@ -117,3 +117,33 @@ def test_templates_filter_by_status_language_and_sendable(api):
 
 def test_the_api_wants_a_token(client, db):
     assert APIClient().get("/api/templates/").status_code == 401
+
+
+@pytest.mark.parametrize("waba_id", ["../_sim/world", "123/phone_numbers", "12 34", "1" * 33])
+def test_a_waba_id_that_is_not_digits_is_a_400_and_meta_is_never_called(
+    admin_api, monkeypatch, waba_id
+):
+    from templates_app.services import sync
+
+    calls = []
+    monkeypatch.setattr(sync, "account_verify_token", lambda **kw: calls.append(kw))
+
+    response = admin_api.post(
+        "/api/accounts/", {"waba_id": waba_id, "access_token": TOKEN}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "up to 32 digits" in response.json()["waba_id"][0]
+    assert calls == []
+    assert not WhatsAppAccount.objects.exists()
+
+
+def test_an_account_added_twice_is_a_400(admin_api):
+    AccountFactory(waba_id=WABA)
+
+    response = admin_api.post(
+        "/api/accounts/", {"waba_id": WABA, "access_token": TOKEN}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "already added" in response.json()["waba_id"][0]

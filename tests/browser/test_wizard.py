@@ -5,7 +5,7 @@ import pytest
 
 from campaigns.importing.load import import_run
 from campaigns.models import Campaign, SenderTemplate
-from tests.factories import PhoneFactory, TemplateFactory
+from tests.factories import CampaignFactory, PhoneFactory, TemplateFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,6 +34,8 @@ def test_marketer_builds_and_launches_a_campaign(
     logged_in_page, live_server, assets, tmp_path, screenshot
 ):
     page, (phone, welcome, spring) = logged_in_page, assets
+    refused = []  # Chromium logs each script or style the Content-Security-Policy blocks
+    page.on("console", lambda m: refused.append(m.text) if "Security Policy" in m.text else None)
     contacts = tmp_path / "contacts.csv"
     contacts.write_text(CSV, encoding="utf-8-sig")
 
@@ -83,3 +85,24 @@ def test_marketer_builds_and_launches_a_campaign(
     campaign.refresh_from_db()
     assert campaign.status in (Campaign.Status.RUNNING, Campaign.Status.COMPLETED)
     screenshot(page, "wizard-launched")
+    assert refused == []
+
+
+def test_cancel_asks_first_and_a_no_keeps_the_campaign_running(
+    logged_in_page, live_server, marketer
+):
+    page = logged_in_page
+    running = CampaignFactory(owner=marketer, status=Campaign.Status.RUNNING)
+    page.goto(f"{live_server.url}/campaigns/{running.pk}/")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("button:has-text('Cancel')")
+    page.wait_for_timeout(300)
+    running.refresh_from_db()
+    assert running.status == Campaign.Status.RUNNING
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Cancel')")
+    page.wait_for_selector("text=Cancelled")
+    running.refresh_from_db()
+    assert running.status == Campaign.Status.CANCELLED

@@ -5,6 +5,7 @@ Retry policy belongs to the callers, who decide from `MetaAPIError.info` (see er
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ class SendResult:
     message_status: str
     wa_id: str
     http_status: int
+
+
+_GRAPH_PATH = re.compile(r"[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)*")
 
 
 class GraphClient:
@@ -51,7 +55,12 @@ class GraphClient:
         return f"GraphClient({self.base_url}/{self.version})"
 
     def url(self, path: str) -> str:
-        return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
+        # Ids from a request or a stored row go into the path: "../_sim/world" must never
+        # reach another endpoint, so only plain segments (ids and edge names) are accepted.
+        path = path.lstrip("/")
+        if not _GRAPH_PATH.fullmatch(path):
+            raise ValueError(f"Not a Graph API path: {path[:80]!r}")
+        return f"{self.base_url}/{self.version}/{path}"
 
     def send_message(self, phone_number_id: str, body: bytes) -> SendResult:
         """POST ready JSON bytes to `/{phone_number_id}/messages`; the bytes go out unchanged."""

@@ -6,7 +6,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.importing import ImportFileError, import_start
-from campaigns.importing.load import import_run
+from campaigns.importing.service import import_process
 from campaigns.models import Campaign
 
 BAR_WIDTH = 30
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 )
         except ImportFileError as exc:
             raise CommandError(str(exc)) from exc
-        import_run(campaign_id=campaign.pk, on_progress=self._progress(started))
+        import_process(campaign_id=campaign.pk, on_progress=self._progress(started))
         self._report(campaign, started)
 
     def _progress(self, started: float):
