@@ -23,6 +23,10 @@ class CampaignQuerySet(models.QuerySet):
         """Campaigns that may still send: the dashboard, the engine and its reactions share it."""
         return self.filter(status__in=Campaign.LIVE)
 
+    def in_progress(self):
+        """Campaigns whose figures still move (imports, sends, webhooks): what pages refresh."""
+        return self.filter(status__in=Campaign.IN_PROGRESS)
+
     def running(self):
         return self.filter(status=Campaign.Status.RUNNING)
 
@@ -41,6 +45,7 @@ class Campaign(models.Model):
 
     EDITABLE = (Status.DRAFT, Status.READY, Status.FAILED)
     LIVE = (Status.RUNNING, Status.SCHEDULED, Status.PAUSED)
+    IN_PROGRESS = (Status.IMPORTING, *LIVE)
     # Ten years: a wider dedup window says nothing more (and 10**20 days overflowed a 500).
     DEDUP_DAYS_MAX = 3650
 

@@ -13,12 +13,6 @@ from campaigns.models import Campaign, CampaignSender, Message
 from templates_app.models import PhoneNumber
 from titanflow.access import MARKETER, role_of
 
-LIVE_STATUSES = (
-    Campaign.Status.RUNNING,
-    Campaign.Status.PAUSED,
-    Campaign.Status.SCHEDULED,
-    Campaign.Status.IMPORTING,
-)
 CHART_DAYS = 7
 PAGE_SIZE = 10
 _SERIES = ("sent", "delivered", "read", "failed")
@@ -96,9 +90,7 @@ def _last_days_chart(messages) -> dict:
 
 def _running_campaigns(request):
     campaigns = (
-        Campaign.objects.visible_to(request.user)
-        .filter(status__in=LIVE_STATUSES)
-        .order_by("-launched_at", "-id")
+        Campaign.objects.visible_to(request.user).in_progress().order_by("-launched_at", "-id")
     )
     return Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
 
@@ -109,7 +101,7 @@ def _number_health(request):
         CampaignSender.objects.filter(
             phone=OuterRef("pk"),
             state=CampaignSender.State.EXHAUSTED,
-            campaign__status__in=LIVE_STATUSES,
+            campaign__status__in=Campaign.IN_PROGRESS,
         )
         .values("phone")
         .annotate(n=Count("id"))

@@ -101,7 +101,10 @@ _CLAIM_SQL = """
     ORDER BY id LIMIT %s
     FOR UPDATE SKIP LOCKED
 """
-_BODIES_SQL = "SELECT id, body, attempts FROM webhooks_webhookevent WHERE id = ANY(%s) ORDER BY id"
+_BODIES_SQL = (
+    "SELECT id, body, attempts, app_signed FROM webhooks_webhookevent WHERE id = ANY(%s) "
+    "ORDER BY id"
+)
 _DONE_SQL = "UPDATE webhooks_webhookevent SET processed_at = now(), error = '' WHERE id = ANY(%s)"
 _NOTES_SQL = """
     UPDATE webhooks_webhookevent e SET error = d.note
@@ -155,29 +158,42 @@ def _chunk_apply(rows, pending, result: ProcessResult) -> None:
 
 def _rows_apply(rows, pending, result: ProcessResult) -> None:
     parsed = ParsedBatch()
-    for pk, body, _ in rows:
-        _row_parse(pk, body, parsed, result)
+    for pk, body, _, app_signed in rows:
+        _row_parse(pk, body, parsed, result, app_signed=app_signed)
     result.deliveries += len(rows)
     _batch_apply(parsed, result, pending_rows=pending)
 
 
-def _row_parse(pk: int, body, parsed: ParsedBatch, result: ProcessResult) -> bool:
+def _row_parse(pk: int, body, parsed: ParsedBatch, result: ProcessResult, *, app_signed) -> bool:
+    known = len(parsed.preferences)
     try:
         skipped = delivery_parse(bytes(body), into=parsed)
     except InvalidDelivery as exc:
         _delivery_fail(pk, MAX_ATTEMPTS, f"InvalidDelivery: {exc}", result)
         return False
+    if not app_signed:
+        skipped = skipped + _resumes_dropped(parsed, known)
     if skipped:
         result.notes[pk] = (f"{len(skipped)} skipped: " + "; ".join(skipped))[:ERROR_LENGTH]
         result.items_skipped += len(skipped)
     return True
 
 
+def _resumes_dropped(parsed: ParsedBatch, known: int) -> list[str]:
+    """Drops the marketing resumes a delivery signed by an account's own secret added: the
+    opt-out list is the whole business's, and one account's secret may not lift it."""
+    fresh = parsed.preferences[known:]
+    kept = [pref for pref in fresh if pref.value != "resume"]
+    parsed.preferences[known:] = kept
+    dropped = len(fresh) - len(kept)
+    return [f"user_preferences: {dropped} resumes signed by an account's secret"] if dropped else []
+
+
 def _row_apply_alone(row, result: ProcessResult) -> None:
-    pk, body, attempts = row
+    pk, body, attempts, app_signed = row
     result.deliveries += 1
     parsed = ParsedBatch()
-    if not _row_parse(pk, body, parsed, result):
+    if not _row_parse(pk, body, parsed, result, app_signed=app_signed):
         return
     part = ProcessResult()
     try:

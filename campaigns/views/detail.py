@@ -16,13 +16,6 @@ from campaigns.models import Campaign, Contact, Message
 from campaigns.services import lifecycle
 from titanflow.whatsapp.errors import classify
 
-# Counters keep moving in these states (webhooks still report deliveries while paused).
-LIVE = (
-    Campaign.Status.IMPORTING,
-    Campaign.Status.SCHEDULED,
-    Campaign.Status.RUNNING,
-    Campaign.Status.PAUSED,
-)
 # The page offers what the lifecycle would accept; the lifecycle still has the last word.
 CONTROLS = {
     "launch": lifecycle.LAUNCHABLE,
@@ -66,7 +59,7 @@ def _live_context(campaign: Campaign) -> dict:
     senders = campaign.senders.select_related("phone", "current_template").order_by("id")
     return {
         "campaign": campaign,
-        "live": campaign.status in LIVE,
+        "live": campaign.status in Campaign.IN_PROGRESS,
         "can": {name: campaign.status in states for name, states in CONTROLS.items()},
         "senders": senders,
         "failures": _failures_by_code(campaign),
@@ -98,7 +91,7 @@ def _rate_context(campaign: Campaign) -> dict:
     minutes = _minutes_between(start, end)
     return {
         "campaign": campaign,
-        "live": campaign.status in LIVE,
+        "live": campaign.status in Campaign.IN_PROGRESS,
         "rate": {
             "labels": [timezone.localtime(minute).strftime("%H:%M") for minute in minutes],
             "counts": [counts.get(minute, 0) for minute in minutes],

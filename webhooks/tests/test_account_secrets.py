@@ -141,3 +141,48 @@ def test_an_account_secret_moves_its_own_messages(post_delivery, attacker):
     assert post_delivery(own, secret=attacker.app_secret).status_code == 200
     deliveries_process()
     assert Message.objects.get(pk=message.pk).status == "read"
+
+
+def _own_preference(wa_id: str, value: str, timestamp: int) -> dict:
+    """A marketing preference in the attacker's own envelope, for its own number."""
+    item = {
+        "wa_id": wa_id,
+        "category": "marketing_messages",
+        "value": value,
+        "timestamp": str(timestamp),
+    }
+    value_ = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "1", "phone_number_id": ATTACKER_PHONE},
+        "user_preferences": [item],
+    }
+    return d.envelope(("user_preferences", value_), waba_id=ATTACKER_WABA)
+
+
+def test_an_account_secret_cannot_lift_anyones_opt_out(post_delivery, attacker):
+    from campaigns.models import OptOut
+    from campaigns.services.optouts import optout_record
+
+    optout_record(phone="+971500000042", reason="keyword")
+    response = post_delivery(
+        _own_preference("971500000042", "resume", 4_000_000_000), secret=attacker.app_secret
+    )
+    assert response.status_code == 200
+    deliveries_process()
+
+    assert OptOut.objects.active().filter(phone="+971500000042").exists()
+    assert "resumes signed by an account's secret" in WebhookEvent.objects.get().error
+
+
+def test_meta_app_secret_resumes_as_the_person_asked(post_delivery, settings):
+    from campaigns.models import OptOut
+    from campaigns.services.optouts import optout_record
+
+    optout_record(phone="+971500000042", reason="keyword")
+    response = post_delivery(
+        _own_preference("971500000042", "resume", 4_000_000_000), secret=settings.META_APP_SECRET
+    )
+    assert response.status_code == 200
+    deliveries_process()
+
+    assert not OptOut.objects.active().filter(phone="+971500000042").exists()

@@ -78,11 +78,11 @@ def test_a_dropped_database_connection_is_retried_once(monkeypatch):
     real = WebhookEvent.store
     calls = []
 
-    def flaky(body):
+    def flaky(body, **kwargs):
         calls.append(body)
         if len(calls) == 1:
             raise DatabaseError("server closed the connection unexpectedly")
-        real(body)
+        real(body, **kwargs)
 
     monkeypatch.setattr(WebhookEvent, "store", staticmethod(flaky))
     answer = _call(headers=signed_headers(BODY, SECRET))
@@ -92,7 +92,7 @@ def test_a_dropped_database_connection_is_retried_once(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_storage_down_answers_an_error_so_meta_delivers_again(monkeypatch):
-    def down(body):
+    def down(body, **kwargs):
         raise DatabaseError("could not connect")
 
     monkeypatch.setattr(WebhookEvent, "store", staticmethod(down))
