@@ -33,7 +33,12 @@ class CampaignStateSerializer(serializers.ModelSerializer):
 
 class LaunchSerializer(serializers.Serializer):
     scheduled_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="Start at this time instead of now."
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Start at this time instead of now: ISO 8601, with its offset (a time without one "
+            "is read in the server's TIME_ZONE). A time already past is refused with 409."
+        ),
     )
 
 
