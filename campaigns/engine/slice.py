@@ -54,7 +54,7 @@ MIN_CLAIM = 20
 MAX_CLAIM = 500
 LATENCY_GUESS_S = 0.1
 # Contacts are armed in groups of about this much sending, one group ahead of the sends.
-ARM_SECONDS = 0.25
+ARM_SECONDS = 0.5
 MIN_ARM = 8
 # A send starts only while the lease has at least this long left (clock skew, scheduling).
 LEASE_MARGIN_S = 2.0
