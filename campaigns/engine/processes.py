@@ -21,8 +21,6 @@ BASE_DIR = Path(settings.BASE_DIR)
 # honcho's own line format: `name: command`; anything else (comments) is not a process.
 PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Threads per web worker for the blocking WSGI app, as in the Procfile.
-WEB_BLOCKING_THREADS = 4
 
 
 def database_url() -> str:
@@ -257,28 +255,3 @@ def simulator_start(*, env: dict, world_file: str, **options) -> tuple[Process, 
     process = Process(args, env=env, name="simulator")
     url = process.wait_for(r"listening on (http://\S+)").group(1)
     return process, url
-
-
-def web_start(*, env: dict, workers: int = 2) -> tuple[Process, str]:
-    """The web server as the Procfile runs it (Granian serving the WSGI app)."""
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "wsgi",
-        "titanflow.wsgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--blocking-threads",
-        str(WEB_BLOCKING_THREADS),
-    ]
-    process = Process(args, env=env, name="web")
-    # The workers share one socket: whichever is up answers while the last one starts.
-    process.wait_for(rf"Started worker-{workers}\b", timeout=30)
-    return process, f"http://127.0.0.1:{port}"
