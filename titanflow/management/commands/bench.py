@@ -103,14 +103,14 @@ class Command(BaseCommand):
         report["allowed_per_s"] = opts["numbers"] * opts["mps"]
         report["procfile"] = {name: " ".join(args) for name, args in procfile.items()}
         report["machine_before"] = _machine()
-        first_event = _last_webhook_event_id()
+        first_event, first_pending = self.first_ids = _last_ids()
         try:
             if not opts["skip_send"]:
                 report["send_path"] = self._send_path(world, file.name, procfile, opts)
             if not opts["skip_full"]:
                 report["full_path"] = self._full_path(world, file.name, procfile, opts)
         finally:
-            _stage_cleanup(after_event=first_event)
+            _stage_cleanup(after_event=first_event, after_pending=first_pending)
             Path(file.name).unlink(missing_ok=True)
         report.update(_ratios(report))
         report["machine_after"] = _machine()
@@ -185,7 +185,7 @@ class Command(BaseCommand):
             started = time.monotonic()
             campaign_launch(campaign=campaign, user=owner)
             elapsed = _wait_done(campaign, timeout=opts["timeout"], started=started)
-            drained = _wait_webhooks_drained(url) - started if webhooks else elapsed
+            drained = _wait_drained(url, self.first_ids[1]) - started if webhooks else elapsed
             cpu = meter.stop()
             rss = max(worker.rss_peak_kb() for worker in workers)
         finally:
@@ -357,13 +357,21 @@ def _wait_done(campaign: Campaign, *, timeout: float, started: float) -> float:
     raise CommandError(f"The bench campaign did not finish within {timeout:.0f} s")
 
 
-def _wait_webhooks_drained(url: str, timeout: float = 120) -> float:
-    from webhooks.models import WebhookEvent
+def _wait_drained(url: str, after_pending: int, timeout: float = 120) -> float:
+    """Until the simulator has posted every status, and we have applied every one: none left
+    unprocessed, none parked for a message not yet written."""
+    from webhooks.models import PendingStatus, WebhookEvent
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pending = requests.get(f"{url}/_sim/stats", timeout=30).json()["webhooks"]["pending"]
-        if not pending and not WebhookEvent.objects.filter(processed_at__isnull=True).exists():
+        if (
+            not pending
+            and not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+            and not PendingStatus.objects.filter(
+                pk__gt=after_pending, given_up_at__isnull=True
+            ).exists()
+        ):
             return time.monotonic()
         time.sleep(0.1)
     raise CommandError("The webhook backlog did not drain")
@@ -439,14 +447,18 @@ def _bare_body(n: int) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def _last_webhook_event_id() -> int:
-    from webhooks.models import WebhookEvent
+def _last_ids() -> tuple[int, int]:
+    """The newest stored delivery and parked status before the run: what is newer is ours."""
+    from webhooks.models import PendingStatus, WebhookEvent
 
-    return WebhookEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    return tuple(
+        model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        for model in (WebhookEvent, PendingStatus)
+    )
 
 
-def _stage_cleanup(*, after_event: int) -> None:
-    from webhooks.models import WebhookEvent
+def _stage_cleanup(*, after_event: int, after_pending: int) -> None:
+    from webhooks.models import PendingStatus, WebhookEvent
 
     Campaign.objects.filter(name="bench", owner__username="titanflow-bench").delete()
     get_user_model().objects.filter(username="titanflow-bench", campaigns__isnull=True).delete()
@@ -455,4 +467,6 @@ def _stage_cleanup(*, after_event: int) -> None:
     if account is not None and not account.phones.filter(senders__isnull=False).exists():
         account.delete()
     WebhookEvent.objects.filter(pk__gt=after_event).delete()
+    # Statuses parked for the bench's messages would be retried for nothing until given up.
+    PendingStatus.objects.filter(pk__gt=after_pending).delete()
     staging.bench_tables_vacuum()
