@@ -32,6 +32,7 @@ def test_bench_runs_the_procfile_paced_and_reports_cpu_by_component(engine_setti
     assert send["meta_rejected_by_code"] == full["meta_rejected_by_code"] == {}
     assert report["allowed_per_s"] == 3 * MPS
     assert 0 < report["full_share_of_allowed"] <= 1
+    assert send["estimated_seconds"] == pytest.approx(CONTACTS / (3 * MPS * 0.9), abs=0.01)
     assert send["bare_loop_per_s"] > 0 and report["send_over_bare"] > 0
     # Three signed status webhooks per message, every one acknowledged by our door.
     assert full["webhooks"]["posted"] == 3 * CONTACTS

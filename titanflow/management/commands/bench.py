@@ -32,6 +32,7 @@ from campaigns.engine import metrics, processes, staging
 from campaigns.engine.pacing import PACE_SHARE
 from campaigns.models import Campaign, Message
 from campaigns.services.lifecycle import campaign_launch
+from campaigns.services.setup import campaign_estimate
 from templates_app.models import WhatsAppAccount
 
 BARE_THREADS = 16
@@ -179,6 +180,8 @@ class Command(BaseCommand):
                 for name, process in started_processes.items()
                 if processes.procfile_kind(procfile[name]) == "worker"
             ]
+            promised = campaign_estimate(campaign=campaign)
+            estimate = promised["pending"] / promised["rate"]  # unrounded, for small runs
             meter = CpuMeter(processes=started_processes, simulator=simulator)
             metrics.reset()
             meter.start()
@@ -198,6 +201,9 @@ class Command(BaseCommand):
             "messages": sent,
             "seconds": round(elapsed, 2),
             "messages_per_s": round(sent / elapsed, 1),
+            # What the review page promised for this campaign, against what it took.
+            "estimated_seconds": round(estimate, 2),
+            "seconds_over_estimate": round(elapsed / estimate, 3) if estimate else None,
             "statements_per_message": round(totals["statements"] / max(totals["sent"], 1), 4),
             "worker_peak_rss_mb": round(rss / 1024, 1),
             "cpu_ms_per_message": {k: round(v * 1000 / max(sent, 1), 3) for k, v in cpu.items()},
