@@ -282,12 +282,13 @@ class CpuMeter:
 
     def stop(self) -> dict:
         after = self._read()
-        backends, shared = self.postgres.stop()
+        backends, shared, server = self.postgres.stop()
         used = {name: after[name] - self.before[name] for name in after}
         used["postgres_backends"] = backends
         titanflow = [k for k in used if k not in ("simulator", "bench_driver", "redis")]
         used["titanflow_total"] = sum(used[k] for k in titanflow) + used["redis"]
         used["postgres_shared"] = shared
+        used["postgres_server_all_databases"] = server
         return used
 
 
@@ -303,6 +304,9 @@ class PostgresSampler:
 
     def start(self) -> None:
         self.conn = psycopg.connect(processes.database_url(), autocommit=True)
+        backend = self.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.postmaster = _parent(backend)
+        self.server_before = processes.tree_cpu_seconds(self.postmaster)
         self._sample(baseline=True)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -327,7 +331,9 @@ class PostgresSampler:
             self.first.setdefault(pid, (group, cpu if baseline else 0.0))
             self.last[pid] = cpu
 
-    def stop(self) -> tuple[float, float]:
+    def stop(self) -> tuple[float, float, float]:
+        """This database's backends, the shared processes, and the whole server (every
+        database, backends reaped by the postmaster included) for comparison."""
         self.stopping.set()
         self.thread.join()
         self._sample(baseline=False)
@@ -335,7 +341,13 @@ class PostgresSampler:
         totals = {"backend": 0.0, "shared": 0.0}
         for pid, (group, first) in self.first.items():
             totals[group] += self.last[pid] - first
-        return totals["backend"], totals["shared"]
+        server = processes.tree_cpu_seconds(self.postmaster) - self.server_before
+        return totals["backend"], totals["shared"], server
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 def _machine() -> dict:
