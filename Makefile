@@ -42,5 +42,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 pytest: $(VENV)/.installed
 	REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# Starts the Procfile's own processes against the simulator; writes to (and cleans up in) the
+# configured database. e.g. BENCH_ARGS="--mps 80 --latency-ms 30" or "--import-rows 50000".
 bench: setup
 	$(PY) manage.py bench $(BENCH_ARGS)

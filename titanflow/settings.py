@@ -352,6 +352,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Results are rarely read; keep Redis lean.
 CELERY_RESULT_EXPIRES = 3600
+# One queue per kind of work, so none waits behind another (on one queue, send slices sat 12-23 s
+# behind dozens of webhook runs); the Procfile runs a worker for each (README, "More workers").
+WORK_QUEUES = ("send", "webhooks", "import", "default")
+# Anything not routed below (asset sync, beat's campaign watch and lease reaper) goes here.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Routed by task name, so beat's entries and every apply_async follow the same table.
+CELERY_TASK_ROUTES = {
+    "campaigns.tasks.send_slice": {"queue": "send"},
+    "webhooks.tasks.process_pending": {"queue": "webhooks"},
+    "campaigns.import_contacts": {"queue": "import"},
+}
 CELERY_TASK_ALWAYS_EAGER = _strict_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Periodic jobs live in code (beat_schedule in titanflow/celery.py), not in the database.
 CELERY_BEAT_SCHEDULER = "celery.beat:PersistentScheduler"

@@ -4,6 +4,7 @@ and the web server, each started on loopback with its own environment and stoppe
 import contextlib
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -17,8 +18,9 @@ from urllib.parse import quote
 from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
-# Threads per web worker for the blocking WSGI app, as in the Procfile.
-WEB_BLOCKING_THREADS = 4
+# honcho's own line format: `name: command`; anything else (comments) is not a process.
+PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def database_url() -> str:
@@ -91,12 +93,37 @@ class Process:
         """The largest high-water RSS among the process and its children (prefork pool)."""
         return max((_vm_hwm(pid) for pid in [self.pid, *_children(self.pid)]), default=0)
 
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the process and every descendant, live or reaped."""
+        return tree_cpu_seconds(self.pid)
+
 
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(child) for child in task.read_text().split()]
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in task.read_text().split()]
     return found
+
+
+def cpu_seconds(pid: int, *, reaped: bool = True) -> float:
+    """utime + stime of `pid` (all its threads) and, with `reaped`, of the children it waited for
+    (cutime + cstime), from /proc/<pid>/stat; 0 for a process that is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()  # the command name may hold spaces
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """A live child is counted on its own line and a reaped one in its parent's cutime, so
+    nothing is counted twice."""
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in _children(pid))
 
 
 def _vm_hwm(pid: int) -> int:
@@ -115,7 +142,10 @@ def child_env(**overrides) -> dict:
     return env
 
 
-def worker_start(*, concurrency: int, env: dict, name: str = "worker") -> Process:
+def worker_start(
+    *, concurrency: int, env: dict, name: str = "worker", queues=settings.WORK_QUEUES
+) -> Process:
+    """A worker consuming every queue by default, so a test's tasks never wait unconsumed."""
     args = [
         sys.executable,
         "-m",
@@ -126,6 +156,8 @@ def worker_start(*, concurrency: int, env: dict, name: str = "worker") -> Proces
         "--loglevel=INFO",
         f"--concurrency={concurrency}",
         "--pool=prefork",
+        "-Q",
+        ",".join(queues),
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -137,6 +169,84 @@ def worker_start(*, concurrency: int, env: dict, name: str = "worker") -> Proces
     return process
 
 
+def procfile_read(path: Path = BASE_DIR / "Procfile") -> dict[str, list[str]]:
+    """The Procfile's processes by name, each as its argument list."""
+    entries = {}
+    for line in Path(path).read_text().splitlines():
+        found = PROCFILE_LINE.match(line)
+        if found:
+            entries[found.group(1)] = shlex.split(found.group(2))
+    return entries
+
+
+def procfile_kind(args: list[str]) -> str:
+    """`web`, `worker`, `beat` or `other`, from the command itself rather than its name."""
+    program = Path(args[0]).name
+    if program == "granian":
+        return "web"
+    if program == "celery":
+        return "beat" if "beat" in args else "worker" if "worker" in args else "other"
+    return "other"
+
+
+def procfile_start(name: str, args: list[str], *, env: dict) -> tuple[Process, str | None]:
+    """Starts one Procfile line as written, changing only what two copies on one machine cannot
+    share: the web port (a free one), the worker's node name and beat's schedule file. Returns
+    the process and, for the web server, its URL."""
+    kind = procfile_kind(args)
+    args = [str(BASE_DIR / args[0]) if "/" in args[0] else args[0], *args[1:]]
+    url = None
+    if kind == "web":
+        port = free_port()
+        args = _option_set(args, "--port", str(port))
+        url = f"http://{_option(args, '--host') or '127.0.0.1'}:{port}"
+    elif kind == "worker":
+        node = (_option(args, "-n") or name).split("@")[0]
+        args = _option_set(args, "-n", f"{node}-{uuid.uuid4().hex[:8]}@%h")
+    elif kind == "beat":
+        schedule = Path(tempfile.gettempdir()) / f"titanflow-beat-{uuid.uuid4().hex[:8]}"
+        args = _option_set(args, "-s", str(schedule))
+    process = Process(args, env=env, name=name)
+    if kind == "web":
+        workers = int(_option(args, "--workers") or 1)
+        process.wait_for(rf"Started worker-{workers}\b", timeout=30)
+    elif kind == "worker":
+        process.wait_for(r"ready\.", timeout=60)
+    elif kind == "beat":
+        process.wait_for(r"beat: Starting", timeout=30)
+    return process, url
+
+
+def worker_concurrency(args: list[str]) -> int:
+    return int(_option(args, "--concurrency") or _option(args, "-c") or os.cpu_count() or 1)
+
+
+def worker_queues(args: list[str]) -> list[str]:
+    given = _option(args, "-Q") or _option(args, "--queues")
+    return given.split(",") if given else [settings.CELERY_TASK_DEFAULT_QUEUE]
+
+
+def _option(args: list[str], flag: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(f"{flag}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _option_set(args: list[str], flag: str, value: str) -> list[str]:
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(f"{flag}="):
+            kept.append(arg)
+    return [*kept, flag, value]
+
+
 def simulator_start(*, env: dict, world_file: str, **options) -> tuple[Process, str]:
     args = [sys.executable, "manage.py", "meta_simulator", "--port", "0", "--world", world_file]
     for key, value in options.items():
@@ -145,28 +255,3 @@ def simulator_start(*, env: dict, world_file: str, **options) -> tuple[Process, 
     process = Process(args, env=env, name="simulator")
     url = process.wait_for(r"listening on (http://\S+)").group(1)
     return process, url
-
-
-def web_start(*, env: dict, workers: int = 2) -> tuple[Process, str]:
-    """The web server as the Procfile runs it (Granian serving the WSGI app)."""
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "wsgi",
-        "titanflow.wsgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--blocking-threads",
-        str(WEB_BLOCKING_THREADS),
-    ]
-    process = Process(args, env=env, name="web")
-    # The workers share one socket: whichever is up answers while the last one starts.
-    process.wait_for(rf"Started worker-{workers}\b", timeout=30)
-    return process, f"http://127.0.0.1:{port}"

@@ -26,21 +26,49 @@ CITIES = ["Dubai", "Abu Dhabi", "Sharjah", "Ajman", "Al Ain"]
 
 
 def write_contacts_csv(path: Path, rows: int, *, seed: int = 7) -> None:
-    """Mostly valid UAE mobiles in mixed formats, with a few duplicates and invalid numbers."""
+    """A messy list as marketers upload them: UAE mobiles in international, national and spaced
+    formats, one row in ten repeating an earlier number in another format, one in fifty not a
+    number at all, and a few blank lines."""
     rng = random.Random(seed)
+    seen: list[int] = []
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         for n in range(rows):
-            number = rng.choice(PREFIXES) * 10_000_000 + rng.randrange(10_000_000)
-            phone = f"+971{number}" if n % 2 else f"0{number}"
-            if n % 1000 == 999:
-                phone = "12345"
+            if n % 10 == 9 and seen:
+                number = rng.choice(seen)
+            else:
+                number = rng.choice(PREFIXES) * 10_000_000 + rng.randrange(10_000_000)
+                if len(seen) < 10_000:
+                    seen.append(number)
+            phone = _formatted(number, n)
+            if n % 50 == 49:
+                phone = rng.choice(["12345", "n/a", "+971 50", "0000000000000000"])
+            if n % 997 == 0:
+                writer.writerow([])
             writer.writerow([phone, f"Name {n}", CITIES[n % 5], f"C{n:07d}"])
+
+
+def _formatted(number: int, n: int) -> str:
+    digits = str(number)
+    return [
+        f"+971{digits}",
+        f"0{digits}",
+        f"0{digits[:2]} {digits[2:5]} {digits[5:]}",
+        f"00971-{digits[:2]}-{digits[2:]}",
+        f"971{digits}",
+    ][n % 5]
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _contacts_analysed() -> bool:
+    """Whether the planner had statistics for the contacts (a fresh table has none)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'campaigns_contact'")
+        return cursor.fetchone()[0]
 
 
 def import_benchmark(rows: int = 1_000_000) -> dict:
@@ -52,9 +80,13 @@ def import_benchmark(rows: int = 1_000_000) -> dict:
         write_contacts_csv(path, rows)
         size = path.stat().st_size
         rss_before = _rss_mb()
-        with open(path, "rb") as handle:
-            import_start(campaign=campaign, uploaded_file=File(handle, name="contacts.csv"))
+        analysed = _contacts_analysed()
+        # Timed from the upload, as the wizard and the API run it (the task calls import_run).
         started = time.perf_counter()
+        with open(path, "rb") as handle:
+            import_start(
+                campaign=campaign, uploaded_file=File(handle, name="contacts.csv"), queue=False
+            )
         import_run(campaign_id=campaign.pk)
         seconds = time.perf_counter() - started
     campaign.refresh_from_db()
@@ -68,6 +100,7 @@ def import_benchmark(rows: int = 1_000_000) -> dict:
         "skipped": campaign.import_report.get("skipped", {}),
         "peak_rss_mb": round(_rss_mb(), 1),
         "peak_rss_growth_mb": round(_rss_mb() - rss_before, 1),
+        "contact_table_had_statistics": analysed,
     }
     campaign.source_file.delete(save=False)
     with connection.cursor() as cursor:  # the ORM's cascade would load every contact

@@ -199,12 +199,17 @@ def _mark_skips(campaign: Campaign) -> None:
 # occurrence of a phone in the file is the one kept. Each statement touches only the rows it
 # skips.
 _SKIP = "SET state = 'skipped', skip_reason = '{reason}'"
-_DUPLICATES_SQL = f"""UPDATE campaigns_contact c {_SKIP.format(reason="duplicate_in_file")}
-FROM (SELECT phone, min(row_number) AS first FROM campaigns_contact
-      WHERE campaign_id = %(campaign)s AND state = 'pending'
-      GROUP BY phone HAVING count(*) > 1) d
-WHERE c.campaign_id = %(campaign)s AND c.state = 'pending' AND c.phone = d.phone
-  AND c.row_number > d.first"""
+# No join of the campaign's rows with themselves: on a freshly loaded table (no statistics, and
+# this server runs autovacuum off) the planner guessed one row per side and nested the loops,
+# 126 s for 20,000 rows. One sort ranks each phone's rows, and the later ones are fetched by
+# primary key (an index scan on `id = ANY(...)`, never a filter): 0.04 s for the same rows.
+_DUPLICATES_SQL = f"""UPDATE campaigns_contact {_SKIP.format(reason="duplicate_in_file")}
+WHERE id = ANY(ARRAY(
+    SELECT id FROM (
+        SELECT id, row_number() OVER (PARTITION BY phone ORDER BY row_number, id) AS nth
+        FROM campaigns_contact WHERE campaign_id = %(campaign)s AND state = 'pending'
+    ) ranked
+    WHERE nth > 1))"""
 _OPTED_OUT_SQL = f"""UPDATE campaigns_contact c {_SKIP.format(reason="opted_out")}
 FROM campaigns_optout o
 WHERE c.campaign_id = %(campaign)s AND c.state = 'pending' AND o.phone = c.phone AND o.active"""

@@ -8,6 +8,7 @@ from django.core.files.base import File
 from django.db import connection, transaction
 from django.db.models import SET_NULL, Prefetch
 
+from campaigns.engine.pacing import PACE_SHARE
 from campaigns.importing import import_enqueue
 from campaigns.importing.variables import (
     campaign_refresh_skips,
@@ -307,18 +308,28 @@ def _sample(template: MessageTemplate, phone, contact: Contact, rules: dict) -> 
 
 
 def campaign_estimate(*, campaign: Campaign, pending: int | None = None) -> dict:
-    """Sendable contacts, the combined rate of the senders, and the duration it implies."""
+    """Sendable contacts, the rate the engine will actually send at, and the duration it implies.
+
+    The rate is what the pacer grants: each active sender's number at its allowed rate (or the
+    lower one chosen for it), the campaign's cap over their sum, and of that the share the
+    pacer aims at to stay clear of Meta's 130429."""
     if pending is None:
         pending = Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).count()
-    rates = [
-        sender.mps or sender.phone.max_mps
-        for sender in campaign.senders.select_related("phone").order_by("id")
-    ]
-    rate = sum(rates)
+    senders = campaign.senders.filter(state=CampaignSender.State.ACTIVE).select_related("phone")
+    rate = sum(
+        max(min(sender.mps or sender.phone.max_mps, sender.phone.max_mps), 1)
+        for sender in senders.order_by("id")
+    )
     if campaign.max_mps:
         rate = min(rate, campaign.max_mps)
+    rate *= PACE_SHARE
     seconds = math.ceil(pending / rate) if rate else None
-    return {"pending": pending, "rate": rate, "seconds": seconds}
+    shown = round(rate, 1)
+    return {
+        "pending": pending,
+        "rate": int(shown) if shown.is_integer() else shown,
+        "seconds": seconds,
+    }
 
 
 def campaign_review(*, campaign: Campaign) -> dict:

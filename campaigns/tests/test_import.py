@@ -355,3 +355,29 @@ def test_memory_stays_flat_when_the_file_grows_tenfold(db, monkeypatch):
 
     assert Contact.objects.filter(state="pending").count() == 5_500
     assert large < small * 1.25  # measured 1.10 MB vs 1.20 MB
+
+
+def test_duplicate_marking_never_nests_loops_over_contacts_on_a_table_without_statistics(db):
+    # A temporary table of the same shape shadows the real one for this session: freshly loaded
+    # and never analysed, as every import's rows are on a server with autovacuum off.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE campaigns_contact (LIKE public.campaigns_contact INCLUDING ALL)"
+        )
+        cursor.execute(
+            "INSERT INTO campaigns_contact (campaign_id, row_number, phone, name, variables,"
+            " state, skip_reason, attempts, payload, last_error)"
+            " SELECT 1, n, '+9715' || mod(n, 4000), '', '{}', 'pending', '', 0, '', ''"
+            " FROM generate_series(1, 5000) n"
+        )
+        cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'campaigns_contact'")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("EXPLAIN " + load._DUPLICATES_SQL, {"campaign": 1})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(load._DUPLICATES_SQL, {"campaign": 1})
+        marked = cursor.rowcount
+        cursor.execute("DROP TABLE pg_temp.campaigns_contact")
+
+    assert "Nested Loop" not in plan, plan
+    assert "Index Cond: (id = ANY" in plan, plan  # later rows fetched by key, not filtered
+    assert marked == 1000  # 5,000 rows over 4,000 phones

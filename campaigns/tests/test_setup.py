@@ -126,15 +126,17 @@ def test_remapping_releases_rows_that_can_now_be_filled(draft):
     assert Contact.objects.get(campaign=draft).state == "pending"
 
 
-def test_estimate_adds_the_senders_rates_and_respects_the_campaign_cap(draft):
+def test_estimate_is_the_pacers_share_of_the_active_senders_rates_under_the_campaign_cap(draft):
     SenderFactory(campaign=draft, mps=30)
     SenderFactory(campaign=draft, mps=None, phone__max_mps=80)
-    for _ in range(3):
+    SenderFactory(campaign=draft, mps=None, phone__max_mps=80, state="exhausted")
+    for _ in range(300):
         ContactFactory(campaign=draft)
 
-    assert setup.campaign_estimate(campaign=draft) == {"pending": 3, "rate": 110, "seconds": 1}
-    draft.max_mps = 1
-    assert setup.campaign_estimate(campaign=draft)["seconds"] == 3
+    # 90% of 30 + 80 messages/s: what the pacer grants, not what Meta would allow.
+    assert setup.campaign_estimate(campaign=draft) == {"pending": 300, "rate": 99, "seconds": 4}
+    draft.max_mps = 10
+    assert setup.campaign_estimate(campaign=draft) == {"pending": 300, "rate": 9, "seconds": 34}
 
 
 def test_preview_uses_the_first_pending_contacts_and_reports_missing_values(draft):

@@ -102,6 +102,7 @@ def celery_worker(live_meta):
     env = processes.child_env(
         WHATSAPP_GRAPH_URL=live_meta.url, LOG_LEVEL="WARNING", ENGINE_SLICE_SECONDS=LIVE_SLICE_S
     )
+    # Every queue (worker_start's default): slices, webhook runs and beat's jobs all get taken.
     worker = processes.worker_start(concurrency=LIVE_NUMBERS + 1, env=env, name="browser-worker")
     yield worker
     worker.stop()

@@ -29,7 +29,7 @@ def engine_settings(settings):
     for key, value in ENGINE.items():
         setattr(settings, key, value)
     redis = engine_redis.client()
-    for key in [*redis.scan_iter("tf:*"), "celery", "webhooks:kick"]:
+    for key in [*redis.scan_iter("tf:*"), *settings.WORK_QUEUES, "webhooks:kick"]:
         redis.delete(key)
     return settings
 
@@ -54,6 +54,7 @@ def worker(meta):
 
     def start():
         env = processes.child_env(WHATSAPP_GRAPH_URL=meta.url, LOG_LEVEL="WARNING", **ENGINE)
+        # Every queue, with a process per sender and one left for webhooks and beat's jobs.
         process = processes.worker_start(concurrency=NUMBERS + 1, env=env, name="e2e-worker")
         started.append(process)
         return process

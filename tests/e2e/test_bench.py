@@ -1,31 +1,39 @@
-"""`manage.py bench` end to end on a small campaign: both paths through real processes."""
+"""`manage.py bench` end to end on a small paced campaign: both paths through the Procfile's own
+processes, with the CPU of each component read from /proc."""
 
 import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
+from campaigns.engine import processes
 from campaigns.models import Campaign
 from templates_app.models import WhatsAppAccount
+from titanflow.management.commands.bench import _procfile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CONTACTS = 300
+MPS = 100
 
 
-def test_bench_sends_every_contact_on_both_paths_and_leaves_nothing_behind(engine_settings):
+def test_bench_runs_the_procfile_paced_and_reports_cpu_by_component(engine_settings):
     out = StringIO()
     call_command(
-        "bench", "--contacts", str(CONTACTS), "--bare-seconds", "0.5", "--timeout", "120",
-        stdout=out,
+        "bench", "--contacts", str(CONTACTS), "--mps", str(MPS), "--bare-seconds", "0.5",
+        "--timeout", "120", stdout=out,
     )  # fmt: skip
     report = json.loads(out.getvalue())
 
     send, full = report["send_path"], report["full_path"]
     assert send["messages"] == full["messages"] == CONTACTS
-    assert send["meta_rejected_by_code"] == {}
-    assert send["bare_loop_per_s"] > 0 and report["ratio_to_bare"] > 0
+    # Paced: never faster than the numbers allow, so Meta refused nothing.
+    assert send["meta_rejected_by_code"] == full["meta_rejected_by_code"] == {}
+    assert report["allowed_per_s"] == 3 * MPS
+    assert 0 < report["full_share_of_allowed"] <= 1
+    assert send["estimated_seconds"] == pytest.approx(CONTACTS / (3 * MPS * 0.9), abs=0.01)
+    assert send["bare_loop_per_s"] > 0 and report["send_over_bare"] > 0
     # Three signed status webhooks per message, every one acknowledged by our door.
     assert full["webhooks"]["posted"] == 3 * CONTACTS
     assert full["webhooks"]["failed"] == 0
@@ -33,3 +41,31 @@ def test_bench_sends_every_contact_on_both_paths_and_leaves_nothing_behind(engin
     assert 0 < full["statements_per_message"] < 1
     assert not Campaign.objects.filter(name="bench").exists()
     assert not WhatsAppAccount.objects.exists()
+
+
+def test_bench_counts_the_cpu_of_every_process_it_started(engine_settings):
+    out = StringIO()
+    call_command(
+        "bench", "--contacts", str(CONTACTS), "--bare-seconds", "0", "--skip-send",
+        "--timeout", "120", stdout=out,
+    )  # fmt: skip
+    report = json.loads(out.getvalue())
+
+    cpu = report["full_path"]["cpu_ms_per_message"]
+    started = set(_procfile(str(processes.BASE_DIR / "Procfile")))
+    assert started <= set(cpu)
+    # Each of these did work for every message: it sent, stored or applied its statuses.
+    for component in ("web", "worker_send", "worker_hooks", "postgres_backends", "simulator"):
+        assert cpu[component] > 0, component
+    ours = sum(cpu[name] for name in started) + cpu["postgres_backends"] + cpu["redis"]
+    assert cpu["titanflow_total"] == pytest.approx(ours, abs=0.01)
+
+
+def test_the_bench_refuses_a_procfile_that_leaves_a_queue_unconsumed(tmp_path):
+    procfile = tmp_path / "Procfile"
+    lines = processes.procfile_read(processes.BASE_DIR / "Procfile")
+    kept = {name: args for name, args in lines.items() if "webhooks" not in ",".join(args)}
+    procfile.write_text("".join(f"{name}: {' '.join(args)}\n" for name, args in kept.items()))
+
+    with pytest.raises(CommandError, match="webhooks"):
+        _procfile(str(procfile))
