@@ -182,6 +182,8 @@ def procfile_read(path: Path = BASE_DIR / "Procfile") -> dict[str, list[str]]:
 def procfile_kind(args: list[str]) -> str:
     """`web`, `worker`, `beat` or `other`, from the command itself rather than its name."""
     program = Path(args[0]).name
+    if program == "respawn":  # scripts/respawn CMD...: the supervised command decides
+        return procfile_kind(args[1:])
     if program == "granian":
         return "web"
     if program == "celery":

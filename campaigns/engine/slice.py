@@ -38,7 +38,7 @@ from campaigns.engine.context import SenderContext, TemplateChoice
 from campaigns.engine.dispatch import sender_requeue
 from campaigns.engine.lock import SenderLock
 from campaigns.engine.metrics import sent_add, statements_counted
-from campaigns.engine.pacing import Pacer
+from campaigns.engine.pacing import BURST_SHARE, Pacer
 from campaigns.engine.progress import campaign_complete_if_done, next_wake_s
 from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
 from campaigns.models import CampaignSender
@@ -354,16 +354,21 @@ class Slice:
         # Tokens are asked for in chunks: one Redis round trip per several sends, not per send.
         if room <= 0 or (self.in_flight and room < window // 4):
             return 0.25
-        grant = self.pacer.take(min(room, len(self.ready)))
+        want = min(room, len(self.ready))
+        grant = self.pacer.take(want)
         self.rate = grant.rate
         self._follow_generation(grant.generation)
         for _ in range(grant.tokens):
             if not self.ready or self.stopped:
                 break
             self._submit(*self.ready.popleft())
-        if grant.tokens:
+        if grant.tokens >= want:
             return 0
-        return min(max(grant.wait_s, 0.002), 0.25)
+        # Ask again once a bucket's worth can be granted, not at every single token: at 80
+        # msg/s asking per token cost a Redis call per message (37% of a send worker's CPU).
+        # (grant.rate is the paced rate the bucket refills at.)
+        short = min(want - grant.tokens, max(1.0, grant.rate * BURST_SHARE))
+        return min(max(grant.wait_s, short / max(grant.rate, 1.0)), 0.25)
 
     def _window(self) -> int:
         # Enough requests in flight to keep the number at its rate, given how slow Meta answers.

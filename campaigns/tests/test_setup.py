@@ -1,9 +1,12 @@
 """Setup services: the rules a campaign must satisfy before it can be reviewed and launched."""
 
+import math
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from campaigns.engine.pacing import PACE_SHARE
 from campaigns.importing import import_start
 from campaigns.importing.load import import_run
 from campaigns.models import Campaign, Contact, Message
@@ -133,10 +136,14 @@ def test_estimate_is_the_pacers_share_of_the_active_senders_rates_under_the_camp
     for _ in range(300):
         ContactFactory(campaign=draft)
 
-    # 90% of 30 + 80 messages/s: what the pacer grants, not what Meta would allow.
-    assert setup.campaign_estimate(campaign=draft) == {"pending": 300, "rate": 99, "seconds": 4}
+    # The pacer's share of 30 + 80 messages/s: what it grants, not what Meta would allow.
+    estimate = setup.campaign_estimate(campaign=draft)
+    assert estimate["rate"] == pytest.approx(110 * PACE_SHARE)
+    assert (estimate["pending"], estimate["seconds"]) == (300, math.ceil(300 / (110 * PACE_SHARE)))
     draft.max_mps = 10
-    assert setup.campaign_estimate(campaign=draft) == {"pending": 300, "rate": 9, "seconds": 34}
+    estimate = setup.campaign_estimate(campaign=draft)
+    assert estimate["rate"] == pytest.approx(10 * PACE_SHARE)
+    assert estimate["seconds"] == math.ceil(300 / (10 * PACE_SHARE))
 
 
 def test_preview_uses_the_first_pending_contacts_and_reports_missing_values(draft):

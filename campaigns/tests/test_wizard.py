@@ -216,7 +216,7 @@ def test_review_shows_counts_estimate_and_samples_as_sent(marketer_client, revie
     body = marketer_client.get(url(campaign, "review")).content.decode()
 
     assert 'data-stat="pending"><div class="value">2<' in body
-    assert "Estimated at 3.6 messages/s" in body  # the pacer's 90% of the number's 4/s
+    assert "Estimated at 3.8 messages/s" in body  # the pacer's 95% of the number's 4/s
     assert '<mark class="var">Ana</mark>' in body
     assert "Cannot be sent with this template: no value for body.2" in body  # Bo, no discount
     assert "no chosen template can be filled" in body

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from campaigns.engine import processes
+from campaigns.engine.pacing import PACE_SHARE
 from campaigns.models import Campaign
 from templates_app.models import WhatsAppAccount
 from titanflow.management.commands.bench import _procfile
@@ -32,7 +33,7 @@ def test_bench_runs_the_procfile_paced_and_reports_cpu_by_component(engine_setti
     assert send["meta_rejected_by_code"] == full["meta_rejected_by_code"] == {}
     assert report["allowed_per_s"] == 3 * MPS
     assert 0 < report["full_share_of_allowed"] <= 1
-    assert send["estimated_seconds"] == pytest.approx(CONTACTS / (3 * MPS * 0.9), abs=0.01)
+    assert send["estimated_seconds"] == pytest.approx(CONTACTS / (3 * MPS * PACE_SHARE), abs=0.01)
     assert send["bare_loop_per_s"] > 0 and report["send_over_bare"] > 0
     # Three signed status webhooks per message, every one acknowledged by our door.
     assert full["webhooks"]["posted"] == 3 * CONTACTS
