@@ -83,3 +83,13 @@ def simulator():
 
     with start_simulator() as handle:
         yield handle
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _webhook_store_threads_end(django_db_setup, django_db_blocker):
+    """The door's group-commit thread holds a connection to the test database: close it before
+    the database is dropped."""
+    yield
+    from webhooks.committer import committers_stop
+
+    committers_stop()

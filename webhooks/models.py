@@ -32,7 +32,19 @@ class WebhookEvent(models.Model):
         with connection.cursor() as cursor:
             cursor.execute(_STORE_SQL, [body, app_signed])
 
+    @classmethod
+    def store_many(cls, rows: list[tuple[bytes, bool]]) -> None:
+        """Stores several verified deliveries (body, app_signed) in one statement and commit."""
+        values = ", ".join(["(%s, true, %s, now(), 0, '')"] * len(rows))
+        params = [value for row in rows for value in row]
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_STORE_MANY_SQL} {values}", params)
 
+
+_STORE_MANY_SQL = (
+    f"INSERT INTO {WebhookEvent._meta.db_table} (body, signature_valid, app_signed, received_at, "
+    "attempts, error) VALUES"
+)
 _STORE_SQL = (
     f"INSERT INTO {WebhookEvent._meta.db_table} (body, signature_valid, app_signed, received_at, "
     "attempts, error) VALUES (%s, true, %s, now(), 0, '')"

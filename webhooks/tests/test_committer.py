@@ -1,0 +1,48 @@
+"""The door's group commit: concurrent deliveries share commits, none is answered before it is
+stored, and a failed commit fails exactly the deliveries in it."""
+
+import threading
+
+import pytest
+from django.db import DatabaseError
+
+from webhooks.committer import Committer
+from webhooks.models import WebhookEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_concurrent_deliveries_are_all_stored_in_fewer_commits(monkeypatch):
+    batches = []
+    real = WebhookEvent.store_many
+
+    def counted(rows):
+        batches.append(len(rows))
+        real(rows)
+
+    monkeypatch.setattr(WebhookEvent, "store_many", staticmethod(counted))
+    committer = Committer()
+    bodies = [f'{{"n": {n}}}'.encode() for n in range(60)]
+    threads = [
+        threading.Thread(target=committer.store, args=(body,), kwargs={"app_signed": True})
+        for body in bodies
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    stored = {bytes(b) for b in WebhookEvent.objects.values_list("body", flat=True)}
+    assert stored == set(bodies)
+    assert batches, "no delivery shared a commit"
+    assert max(batches) > 1
+
+
+def test_a_failed_commit_raises_in_every_waiting_request(monkeypatch):
+    def down(*args, **kwargs):
+        raise DatabaseError("could not connect")
+
+    monkeypatch.setattr(WebhookEvent, "store", staticmethod(down))
+    with pytest.raises(DatabaseError):
+        Committer().store(b"{}", app_signed=True)
+    assert not WebhookEvent.objects.exists()
