@@ -142,7 +142,7 @@ def test_respawn_restarts_its_command_and_passes_sigterm_on(tmp_path):
 @e2e
 @uses_test_db
 def test_redis_killed_and_restarted_mid_campaign_loses_and_repeats_nothing(
-    private_redis, deploy, launched, record_property
+    private_redis, deploy, launched, record_testsuite_property
 ):
     campaign_id = launched(contacts=2000)
     app = deploy(redis_url=private_redis.url, database_url=processes.database_url())
@@ -157,7 +157,7 @@ def test_redis_killed_and_restarted_mid_campaign_loses_and_repeats_nothing(
 
     assert accepted(app.meta) > at_fault
     stack.assert_sent_exactly_once_and_recorded(app.meta, app.db, campaign_id)
-    stack.report(record_property, "redis_recovery_s", recovered)
+    stack.report(record_testsuite_property, "redis_recovery_s", recovered)
     print(f"worker restarts: {stack.respawns(app.workers[0])}, beat: {stack.respawns(app.beat)}")
 
 
@@ -201,7 +201,7 @@ print("campaign", campaign_launch(campaign=campaign).pk)
 
 @e2e
 def test_postgres_restarted_mid_campaign_loses_and_repeats_nothing(
-    private_postgres, private_redis, deploy, record_property
+    private_postgres, private_redis, deploy, record_testsuite_property
 ):
     url = private_postgres.url("titanflow_pgfault")
     env = processes.child_env(DATABASE_URL=url, REDIS_URL=private_redis.url)
@@ -220,14 +220,14 @@ def test_postgres_restarted_mid_campaign_loses_and_repeats_nothing(
 
     assert accepted(app.meta) > at_fault
     stack.assert_sent_exactly_once_and_recorded(app.meta, app.db, campaign_id)
-    stack.report(record_property, "postgres_recovery_s", recovered)
+    stack.report(record_testsuite_property, "postgres_recovery_s", recovered)
     print(f"worker restarts: {stack.respawns(app.workers[0])}, beat: {stack.respawns(app.beat)}")
 
 
 @e2e
 @uses_test_db
 def test_a_worker_stalled_past_its_lease_neither_sends_again_nor_overwrites(
-    private_redis, deploy, launched, record_property
+    private_redis, deploy, launched, record_testsuite_property
 ):
     campaign_id = launched(contacts=1800)
     app = deploy(redis_url=private_redis.url, database_url=processes.database_url())
@@ -248,14 +248,14 @@ def test_a_worker_stalled_past_its_lease_neither_sends_again_nor_overwrites(
     stack.wait_completed(app.db, campaign_id, timeout=90)
 
     stack.assert_sent_exactly_once_and_recorded(app.meta, app.db, campaign_id)
-    stack.report(record_property, "stall_takeover_s", taken_over)
+    stack.report(record_testsuite_property, "stall_takeover_s", taken_over)
     assert "lease could not be renewed" in stalled.output() or "lost its lock" in stalled.output()
 
 
 @e2e
 @uses_test_db
 def test_a_worker_sigkilled_mid_campaign_is_back_sending_within_seconds(
-    private_redis, deploy, launched, record_property
+    private_redis, deploy, launched, record_testsuite_property
 ):
     campaign_id = launched(contacts=1500)
     app = deploy(redis_url=private_redis.url, database_url=processes.database_url())
@@ -269,6 +269,6 @@ def test_a_worker_sigkilled_mid_campaign_is_back_sending_within_seconds(
     stack.wait_completed(app.db, campaign_id, timeout=90)
 
     stack.assert_sent_exactly_once_and_recorded(app.meta, app.db, campaign_id)
-    stack.report(record_property, "worker_kill_recovery_s", recovered)
+    stack.report(record_testsuite_property, "worker_kill_recovery_s", recovered)
     lock, beat = ENGINE["ENGINE_LOCK_SECONDS"], REAPER_EVERY_S
     assert recovered < lock + beat + 7, f"senders back only {recovered:.1f} s after the kill"
