@@ -238,6 +238,12 @@ def test_a_worker_stalled_past_its_lease_neither_sends_again_nor_overwrites(
     stalled_at = time.monotonic()
     try:
         _quiet(app.meta)
+        held = app.db.one(
+            "SELECT count(*), count(*) FILTER (WHERE sending) FROM campaigns_contact "
+            "WHERE campaign_id = %s AND state = 'claimed' AND claimed_by_id IS NOT NULL",
+            [campaign_id],
+        )
+        print(f"\nthe stalled slices hold {held[0]} claims, {held[1]} of them armed")
         app.worker_add()
         taken_over = stack.seconds_until_sending_resumes(app.meta, since=stalled_at)
         past_lease = ENGINE["ENGINE_LEASE_SECONDS"] + REAPER_EVERY_S + 2
@@ -247,6 +253,7 @@ def test_a_worker_stalled_past_its_lease_neither_sends_again_nor_overwrites(
         os.killpg(stalled.pid, signal.SIGCONT)
     stack.wait_completed(app.db, campaign_id, timeout=90)
 
+    assert held[0] > 0, "the worker stalled between slices: nothing was at stake"
     stack.assert_sent_exactly_once_and_recorded(app.meta, app.db, campaign_id)
     stack.report(record_testsuite_property, "stall_takeover_s", taken_over)
     assert "lease could not be renewed" in stalled.output() or "lost its lock" in stalled.output()
