@@ -193,3 +193,15 @@ def test_a_nul_in_an_admin_filter_is_a_400_not_a_500(client, staff_user, path):
 
     assert response.status_code == 400
     assert client.get(path.replace("%00", "x")).status_code in (200, 302)
+
+
+def test_json_nested_past_the_recursion_limit_is_a_400(marketer):
+    api = APIClient()
+    api.force_authenticate(marketer)
+    body = '{"name":' * 100_000 + '"x"' + "}" * 100_000
+
+    response = api.post("/api/campaigns/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert not Campaign.objects.exists()
