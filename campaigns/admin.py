@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
+from titanflow.admin import JSON_WITHOUT_NUL
 
 
 class SenderTemplateInline(admin.TabularInline):
@@ -20,6 +21,7 @@ class CampaignSenderInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_WITHOUT_NUL
     list_display = [
         "name",
         "status",
@@ -52,6 +54,7 @@ class CampaignSenderAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_WITHOUT_NUL
     list_display = ["phone", "name", "campaign", "state", "attempts", "last_error_code"]
     list_filter = ["state", "skip_reason"]
     search_fields = ["phone", "name"]

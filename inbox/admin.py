@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from inbox.models import Conversation, InboxMessage
+from titanflow.admin import JSON_WITHOUT_NUL
 
 
 @admin.register(Conversation)
@@ -13,6 +14,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(InboxMessage)
 class InboxMessageAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_WITHOUT_NUL
     list_display = ["wamid", "conversation", "direction", "type", "status", "timestamp"]
     list_filter = ["direction", "type", "status"]
     search_fields = ["wamid", "body", "conversation__wa_id"]

@@ -68,7 +68,10 @@ def conversation_reply_view(request, pk: int):
 def conversation_mark_read(request, pk: int):
     Conversation.objects.filter(pk=pk).update(unread_count=0)
     back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+    # Only a path: redirect() would take any other word for a URL name and fail on it (a 500).
+    if back.startswith("/") and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
         return redirect(back)
     return redirect("inbox")
 

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.services.jobs import account_sync_enqueue
 from templates_app.services.sync import AccountVerificationError, account_verify_token
+from titanflow.admin import JSON_WITHOUT_NUL
 
 
 class AccountAdminForm(forms.ModelForm):
@@ -84,6 +85,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_WITHOUT_NUL
     list_display = [
         "name",
         "language",

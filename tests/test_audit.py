@@ -188,6 +188,16 @@ def test_admins_read_and_filter_the_audit_log(
     assert "<code>user.create</code>" not in text
 
 
+@pytest.mark.parametrize("query", ["user=ma%00ra", "action=campaign.pause%00"])
+def test_a_nul_in_the_audit_filters_is_ignored_not_a_500(site_admin_client, marketer, query):
+    audit_record(user=marketer, action="campaign.pause", via="page")
+
+    page = site_admin_client.get(f"/audit/?{query}")
+
+    assert page.status_code == 200
+    assert "<code>campaign.pause</code>" in page.content.decode()
+
+
 def test_the_audit_log_is_paginated(site_admin_client, marketer):
     for n in range(51):
         audit_record(user=marketer, action=f"test.{n}", via="command")

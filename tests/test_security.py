@@ -175,3 +175,33 @@ def test_the_graph_client_refuses_a_path_an_id_could_bend(path):
     assert client.url("100000000000001/phone_numbers").endswith(
         "/v23.0/100000000000001/phone_numbers"
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/campaigns/campaign/?status__exact=%00",
+        "/admin/campaigns/contact/?phone=%00",
+        "/admin/titanflow/auditentry/?action=%00",
+        "/admin/templates_app/messagetemplate/?language=%00",
+    ],
+)
+def test_a_nul_in_an_admin_filter_is_a_400_not_a_500(client, staff_user, path):
+    client.force_login(staff_user)
+
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert client.get(path.replace("%00", "x")).status_code in (200, 302)
+
+
+def test_json_nested_past_the_recursion_limit_is_a_400(marketer):
+    api = APIClient()
+    api.force_authenticate(marketer)
+    body = '{"name":' * 100_000 + '"x"' + "}" * 100_000
+
+    response = api.post("/api/campaigns/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert not Campaign.objects.exists()

@@ -67,8 +67,9 @@ def user_role(request, pk: int):
 @require_GET
 @requires("audit.view")
 def audit_log(request):
-    username = request.GET.get("user", "").strip()
-    action = request.GET.get("action", "").strip()
+    # PostgreSQL refuses NUL in a text parameter; no username or action holds one anyway.
+    username = request.GET.get("user", "").replace("\x00", "").strip()
+    action = request.GET.get("action", "").replace("\x00", "").strip()
     entries = AuditEntry.objects.order_by("-at", "-id")
     if username:
         entries = entries.filter(username=username)

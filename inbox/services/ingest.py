@@ -177,6 +177,9 @@ def message_preview(message: IncomingMessage) -> str:
 # A reply belongs to the campaign message it quotes (context.id); otherwise to the latest
 # campaign message sent to that person from that number within the window, found through the
 # (recipient, sent_at) index. Only the first reply counts for the message and its campaign.
+# The quoted message must have left from the number the reply came to: a person can only quote
+# what that chat holds, and a delivery signed with one account's own secret must not count
+# replies for another account's campaign by naming its wamids.
 _ATTRIBUTE_SQL = f"""
 WITH d AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(phones)s::bigint[], %(recipients)s::text[],
@@ -184,7 +187,8 @@ WITH d AS (
 ),
 target AS (
     SELECT d.id, d.ts, COALESCE(
-        (SELECT m.id FROM campaigns_message m WHERE d.context <> '' AND m.wamid = d.context),
+        (SELECT m.id FROM campaigns_message m
+         WHERE d.context <> '' AND m.wamid = d.context AND m.phone_id = d.phone_id),
         (SELECT m.id FROM campaigns_message m
          WHERE m.recipient = d.recipient AND m.phone_id = d.phone_id
            AND m.sent_at <= d.ts + %(skew)s AND m.sent_at >= d.ts - %(window)s

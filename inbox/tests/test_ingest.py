@@ -120,6 +120,17 @@ def test_only_the_first_reply_counts_for_the_campaign(phone):
     assert Campaign.objects.get(pk=sent.campaign_id).replied_count == 1
 
 
+def test_a_quote_of_another_numbers_message_counts_for_no_campaign(phone):
+    foreign = _sent(PhoneFactory(), ago=timedelta(hours=1), wamid="w.other-account")
+
+    result = messages_ingest(messages=[_incoming(phone, "w.forged", context=foreign.wamid)])
+
+    assert result.attributed == 0
+    assert InboxMessage.objects.get().campaign_message is None
+    assert Message.objects.get(pk=foreign.pk).replied_at is None
+    assert Campaign.objects.get(pk=foreign.campaign_id).replied_count == 0
+
+
 def test_system_events_are_not_replies(phone):
     _sent(phone, ago=timedelta(hours=1), wamid="w.sent")
     messages_ingest(messages=[_incoming(phone, "w.sys", kind="system", text="changed number")])

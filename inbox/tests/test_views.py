@@ -98,6 +98,17 @@ def test_mark_read_never_redirects_off_site(marketer_client):
     assert response["Location"] == "/inbox/"
 
 
+@pytest.mark.parametrize("back", ["abc", "0", "inbox", "-1"])
+def test_mark_read_with_a_next_that_is_not_a_path_goes_to_the_inbox(marketer_client, back):
+    conversation = ConversationFactory(unread_count=1)
+
+    response = marketer_client.post(f"/inbox/{conversation.pk}/read/", {"next": back})
+
+    assert (response.status_code, response["Location"]) == (302, "/inbox/")
+    conversation.refresh_from_db()
+    assert conversation.unread_count == 0
+
+
 def test_opening_a_conversation_marks_it_read_and_shows_the_thread(marketer_client):
     conversation = ConversationFactory(unread_count=2, last_inbound_at=timezone.now())
     now = timezone.now()

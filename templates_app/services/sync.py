@@ -96,6 +96,11 @@ class SyncResult:
 
 def account_verify_token(*, waba_id: str, access_token: str) -> dict:
     """Ask Meta for the account with this token: its {"id", "name"}, or a refusal explained."""
+    # It goes into an HTTP header, which cannot carry other characters (a 500 before Meta).
+    if not access_token.isascii() or not access_token.isprintable() or " " in access_token:
+        raise AccountVerificationError(
+            "An access token is letters, digits and punctuation only: paste it as Meta shows it."
+        )
     try:
         return graph_client(access_token).get(waba_id, {"fields": "id,name"})
     except TransportError as exc:

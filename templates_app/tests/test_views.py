@@ -79,6 +79,17 @@ def test_a_refused_token_is_explained_and_nothing_is_stored(meta, site_admin_cli
     assert not WhatsAppAccount.objects.exists()
 
 
+@pytest.mark.parametrize("token", ["tök€n", "tok en", "tok\r\nX-Evil: 1"])
+def test_a_token_no_http_header_can_carry_is_refused_before_meta(meta, site_admin_client, token):
+    response = site_admin_client.post(
+        "/assets/accounts/new/", {"waba_id": WABA, "access_token": token}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert "paste it as Meta shows it" in _text(response)
+    assert not WhatsAppAccount.objects.exists()
+
+
 def test_the_add_form_renders_on_its_own_page(site_admin_client, django_assert_num_queries):
     with django_assert_num_queries(3):
         response = site_admin_client.get("/assets/accounts/new/")
