@@ -257,3 +257,13 @@ def simulator_start(*, env: dict, world_file: str, **options) -> tuple[Process, 
     process = Process(args, env=env, name="simulator")
     url = process.wait_for(r"listening on (http://\S+)").group(1)
     return process, url
+
+
+def web_start(*, env: dict, workers: int | None = None) -> tuple["Process", str]:
+    """The web server as the Procfile's `web` line runs it, on a free port (and, for tests on a
+    small machine, with fewer workers)."""
+    args = procfile_read()["web"]
+    if workers is not None:
+        args = _option_set(args, "--workers", str(workers))
+    process, url = procfile_start("web", args, env=env)
+    return process, url

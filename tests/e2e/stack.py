@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import redis
+from django.conf import settings
 
 from campaigns.counters import _TRUTH_SQL, FIELDS
 from campaigns.engine import processes
@@ -170,6 +171,7 @@ def worker_start(*, env: dict, concurrency: int, name: str = "fault-worker") -> 
     args = [sys.executable, "-m", "celery", "-A", "titanflow", "worker", "--loglevel=INFO"]
     args += [f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip"]
     args += ["--without-mingle", "--without-heartbeat", "-n", f"{name}-{os.urandom(4).hex()}@%h"]
+    args += ["-Q", ",".join(settings.WORK_QUEUES)]  # every queue the Procfile's workers read
     process = respawned(args, env=env, name=name)
     process.wait_for(r"ready\.", timeout=60)
     return process

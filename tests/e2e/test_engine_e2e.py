@@ -186,7 +186,7 @@ def test_a_worker_killed_mid_campaign_sends_every_contact_exactly_once(meta, wor
         _beat()
         return _status(campaign) == Campaign.Status.COMPLETED
 
-    wait_until(finished, timeout=60, what="the campaign to complete after the kill", every=0.5)
+    wait_until(finished, timeout=90, what="the campaign to complete after the kill", every=0.5)
     campaign.refresh_from_db()
 
     assert_each_contact_once(meta, campaign)
