@@ -47,6 +47,20 @@ def sender_requeue(*, campaign_id: int, sender_id: int, countdown: float = 0) ->
         _send(campaign_id, sender_id, countdown)
 
 
+SEND_QUEUE = "send"
+# kombu's Redis transport keeps a queue's priorities in separate lists beside the plain one.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def slices_waiting() -> bool:
+    """Whether a slice sits in the send queue waiting for a free worker process (slices with a
+    countdown wait in a worker's memory, not here, and take no process until due)."""
+    pipe = engine_redis.client().pipeline(transaction=False)
+    for suffix in _PRIORITY_SUFFIXES:
+        pipe.llen(SEND_QUEUE + suffix)
+    return any(pipe.execute())
+
+
 def _send(campaign_id: int, sender_id: int, countdown: float) -> None:
     from campaigns.tasks import send_slice
 

@@ -35,7 +35,7 @@ from campaigns.engine.claims import (
     contacts_claim,
 )
 from campaigns.engine.context import SenderContext, TemplateChoice
-from campaigns.engine.dispatch import sender_requeue
+from campaigns.engine.dispatch import sender_requeue, slices_waiting
 from campaigns.engine.lock import SenderLock
 from campaigns.engine.metrics import sent_add, statements_counted
 from campaigns.engine.pacing import BURST_SHARE, Pacer
@@ -283,11 +283,13 @@ class Slice:
     # -- the loop ------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        deadline = time.monotonic() + settings.ENGINE_SLICE_SECONDS
-        flushed = time.monotonic()
+        started = time.monotonic()
+        self.deadline = started + settings.ENGINE_SLICE_SECONDS
+        self.last_call = started + settings.ENGINE_SLICE_MAX_SECONDS
+        flushed = started
         while True:
             try:
-                sending = self._may_send(deadline)
+                sending = self._may_send()
                 self._keep_fed(sending=sending)
                 if not (self.queue or self.ready or self.in_flight or self._background()):
                     break
@@ -303,7 +305,7 @@ class Slice:
             except FAULTS as exc:
                 self._fault(exc)
 
-    def _may_send(self, deadline: float) -> bool:
+    def _may_send(self) -> bool:
         if self.stopped:
             return False
         self._renew_if_due()
@@ -311,7 +313,10 @@ class Slice:
         if now >= self.lease_ok_until:
             log.warning("sender %s: its lease could not be renewed; stopping", self.ctx.sender_id)
             self.stopped = True
-        return not self.stopped and now < deadline
+        extend = not self.stopped and self.deadline <= now < self.last_call
+        if extend and not slices_waiting():
+            self.deadline = min(now + settings.ENGINE_SLICE_SECONDS, self.last_call)
+        return not self.stopped and now < self.deadline
 
     def _background(self) -> bool:
         return self.prefetching is not None or self.arming is not None

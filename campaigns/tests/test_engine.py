@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def engine_settings(settings, monkeypatch):
     settings.ENGINE_SLICE_SECONDS = 0.5
+    settings.ENGINE_SLICE_MAX_SECONDS = 0.5  # each slice ends on time: tests count slices
     settings.ENGINE_FLUSH_SECONDS = 0.2
     settings.ENGINE_READ_TIMEOUT_SECONDS = 1.0
     settings.ENGINE_AMBIGUOUS_GRACE_SECONDS = 60
@@ -316,6 +317,30 @@ def test_a_slice_queues_the_next_one_while_work_remains_and_only_one(
     assert engine_settings == [(campaign.pk, sender.pk, 0)]
     assert queued_again == 0
     assert CampaignSender.objects.get(pk=sender.pk).state == "active"
+
+
+def test_a_slice_goes_on_past_its_end_while_no_other_slice_waits(meta, marketer, settings):
+    settings.ENGINE_SLICE_MAX_SECONDS = 30
+    sim = meta(numbers=1, mps=20)
+    campaign = _launched(marketer, numbers=1, contacts=40, mps=20)  # two seconds of sending
+
+    sender_run_slice(campaign_id=campaign.pk, sender_id=campaign.senders.get().pk)
+
+    assert sim.stats()["accepted_total"] == 40
+
+
+def test_a_slice_ends_on_time_when_another_waits_for_a_worker(meta, marketer, settings):
+    settings.ENGINE_SLICE_MAX_SECONDS = 30
+    sim = meta(numbers=1, mps=20)
+    campaign = _launched(marketer, numbers=1, contacts=40, mps=20)
+    redis = engine_redis.client()
+    redis.rpush(dispatch.SEND_QUEUE, "another campaign's slice")
+    try:
+        sender_run_slice(campaign_id=campaign.pk, sender_id=campaign.senders.get().pk)
+    finally:
+        redis.delete(dispatch.SEND_QUEUE)
+
+    assert 0 < sim.stats()["accepted_total"] < 40
 
 
 def test_a_slice_for_a_deleted_campaign_ends_quietly(marketer):

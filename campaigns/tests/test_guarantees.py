@@ -38,6 +38,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def engine_settings(settings, monkeypatch):
     settings.ENGINE_SLICE_SECONDS = 0.5
+    settings.ENGINE_SLICE_MAX_SECONDS = 0.5  # each slice ends on time: tests count slices
     settings.ENGINE_FLUSH_SECONDS = 0.2
     settings.ENGINE_READ_TIMEOUT_SECONDS = 1.0
     settings.ENGINE_SPAM_THRESHOLD = 3
