@@ -25,7 +25,7 @@ class Action(StrEnum):
     EXHAUST_ACCOUNT = "exhaust_account"  # stop every sender of the account
     FAIL = "fail"  # end the contact with the reason
     RETRY_LATER = "retry_later"  # back to pending after `delay_s`, same payload
-    SLOW_DOWN = "slow_down"  # halve the number's rate, then resend the same payload
+    SLOW_DOWN = "slow_down"  # cut the number's rate, then resend the same payload
     AWAIT = "await"  # may have gone out: wait for the webhook, resend only after a grace period
     PAUSE_CAMPAIGN = "pause_campaign"  # an answer nobody understands: stop and let a human look
 

@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns.engine import redis as engine_redis
-from campaigns.engine.pacing import PACE_SHARE, Pacer
+from campaigns.engine.pacing import PACE_SHARE, THROTTLE_FACTOR, Pacer
 
 
 @pytest.fixture(autouse=True)
@@ -32,15 +32,15 @@ def test_two_workers_share_one_number_s_bucket():
     assert taken > 0
 
 
-def test_130429_halves_the_rate_blocks_the_number_and_counts_once_per_burst():
+def test_130429_cuts_the_rate_blocks_the_number_and_counts_once_per_burst():
     pacer = Pacer(phone_number_id="P3", rate=100, campaign_id=1)
 
-    halved = pacer.slow_down(backoff_s=30)
+    cut = pacer.slow_down(backoff_s=30)
     again = pacer.slow_down(backoff_s=30)
     grant = pacer.take(5)
 
-    assert halved == pytest.approx(100 * PACE_SHARE / 2)
-    assert again == halved
+    assert cut == pytest.approx(100 * PACE_SHARE * THROTTLE_FACTOR)
+    assert again == cut
     assert grant.tokens == 0
     assert grant.wait_s > 25
 
@@ -54,7 +54,7 @@ def test_the_rate_recovers_gradually_after_the_back_off():
 
     rate = pacer.take(1).rate
 
-    assert 100 * PACE_SHARE / 2 < rate < 100 * PACE_SHARE
+    assert 100 * PACE_SHARE * THROTTLE_FACTOR < rate < 100 * PACE_SHARE
 
 
 def test_a_campaign_cap_limits_every_number_of_the_campaign_together():
