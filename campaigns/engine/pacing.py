@@ -2,9 +2,9 @@
 Lua script that grants several tokens per call.
 
 The bucket's rate starts at the number's allowed rate; 130429 cuts it by a quarter and blocks the
-number for a moment; it then recovers by a tenth of the allowed rate per second. An optional second bucket
-caps the whole campaign. Each grant also returns the engine generation, so a slice learns of a
-pause or a template event on the same round trip that paces it.
+number for a moment; it then recovers by a tenth of the allowed rate per second. An optional
+second bucket caps the whole campaign. Each grant also returns the engine generation, so a slice
+learns of a pause or a template event on the same round trip that paces it.
 """
 
 from dataclasses import dataclass
