@@ -73,6 +73,8 @@ class Campaign(models.Model):
     columns = models.JSONField(default=list, blank=True)
     phone_column = models.CharField(max_length=255, blank=True, default="")
     name_column = models.CharField(max_length=255, blank=True, default="")
+    # Where national numbers ("050 123 4567") of the list are read; empty = DEFAULT_PHONE_REGION.
+    phone_region = models.CharField(max_length=2, blank=True, default="")
     import_rows_done = models.PositiveBigIntegerField(default=0)
     import_rows_estimate = models.PositiveBigIntegerField(default=0)
     import_report = models.JSONField(default=dict, blank=True)
@@ -102,6 +104,11 @@ class Campaign(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status in self.EDITABLE
+
+    @property
+    def region(self) -> str:
+        """The region national numbers of the list are read in."""
+        return self.phone_region or settings.DEFAULT_PHONE_REGION
 
 
 class CampaignSender(models.Model):

@@ -58,9 +58,80 @@ def imported(marketer_client, marketer):
     campaign = Campaign.objects.get(name="Spring")
     assert response.status_code == 302
     assert response["Location"] == url(campaign, "columns")
+    confirm = {"phone_column": "Mobile", "name_column": "First name", "phone_region": "AE"}
+    marketer_client.post(url(campaign, "columns"), confirm)
     import_run(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
+
+
+def test_continue_without_a_file_says_so_and_creates_nothing(marketer_client):
+    response = marketer_client.post(reverse("campaign-new"), {"name": "Spring", "dedup_days": "0"})
+
+    assert response.status_code == 400
+    assert "Choose the contact list to upload." in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_a_picture_renamed_csv_is_refused_with_a_sentence_and_creates_nothing(
+    marketer_client, settings
+):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 4
+    upload = SimpleUploadedFile("contacts.csv", png, content_type="text/csv")
+    response = marketer_client.post(reverse("campaign-new"), {"name": "Spring", "file": upload})
+
+    assert response.status_code == 400
+    assert "This file is not a contact list" in response.content.decode()
+    assert not Campaign.objects.exists()
+    assert not [path for path in settings.MEDIA_ROOT.rglob("*") if path.is_file()]
+
+
+def test_nothing_is_imported_until_the_marketer_confirms_the_columns(marketer_client):
+    marketer_client.post(reverse("campaign-new"), {"name": "Spring", "file": csv_upload(ROWS)})
+    campaign = Campaign.objects.get(name="Spring")
+    import_run(campaign_id=campaign.pk)  # a worker finding the draft does nothing
+    body = marketer_client.get(url(campaign, "columns")).content.decode()
+
+    assert campaign.status == Campaign.Status.DRAFT
+    assert not Contact.objects.filter(campaign=campaign).exists()
+    assert "Check the columns, then import." in body
+    assert '<option value="Mobile" selected>' in body
+    assert '<option value="AE" selected>' in body
+
+    confirm = {"phone_column": "Mobile", "name_column": "First name", "phone_region": "AE"}
+    marketer_client.post(url(campaign, "columns"), confirm)
+    import_run(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.READY
+    assert Contact.objects.filter(campaign=campaign, state="pending").count() == 2
+
+
+def test_national_numbers_are_read_in_the_region_the_marketer_picks(marketer_client):
+    rows = [["Phone", "Name"], ["07911 123456", "Ann"], ["+971507654321", "Bo"]]
+    marketer_client.post(reverse("campaign-new"), {"name": "UK", "file": csv_upload(rows)})
+    campaign = Campaign.objects.get(name="UK")
+    marketer_client.post(
+        url(campaign, "columns"),
+        {"phone_column": "Phone", "name_column": "Name", "phone_region": "GB"},
+    )
+    import_run(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+
+    assert campaign.phone_region == "GB"
+    phones = Contact.objects.filter(campaign=campaign, state="pending").order_by("row_number")
+    assert list(phones.values_list("phone", flat=True)) == ["+447911123456", "+971507654321"]
+
+
+def test_an_unknown_region_is_refused_and_nothing_is_imported(marketer_client):
+    marketer_client.post(reverse("campaign-new"), {"name": "Spring", "file": csv_upload(ROWS)})
+    campaign = Campaign.objects.get(name="Spring")
+    response = marketer_client.post(
+        url(campaign, "columns"), {"phone_column": "Mobile", "phone_region": "XX"}, follow=True
+    )
+    campaign.refresh_from_db()
+
+    assert "is not a region code" in response.content.decode()
+    assert campaign.status == Campaign.Status.DRAFT
 
 
 def test_new_campaign_detects_columns_and_shows_the_first_rows(marketer_client, imported):
@@ -115,10 +186,13 @@ def test_a_list_without_phones_shows_the_reason_and_a_retry(marketer_client, mar
         {"name": "Bad", "file": csv_upload([["a", "b"], ["x", "y"]])},
     )
     campaign = Campaign.objects.get(name="Bad")
-    body = marketer_client.get(url(campaign, "columns")).content.decode()
+    response = marketer_client.post(
+        url(campaign, "columns"), {"phone_column": "", "name_column": ""}, follow=True
+    )
+    campaign.refresh_from_db()
 
     assert campaign.status == Campaign.Status.FAILED
-    assert "No phone column" in body
+    assert "No phone column" in response.content.decode()
     assert not Contact.objects.filter(campaign=campaign).exists()
 
 
