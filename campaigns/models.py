@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -7,6 +9,7 @@ from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber
 from titanflow.access import MARKETER, role_of
+from titanflow.whatsapp import payloads
 
 
 class CampaignQuerySet(models.QuerySet):
@@ -300,6 +303,20 @@ class Message(models.Model):
 
     def __str__(self):
         return self.wamid
+
+    def sent_preview(self) -> list[dict]:
+        """The message as its recipient saw it: the template filled with the values sent
+        (see `payloads.render_preview`)."""
+        template = self.template
+        try:
+            slots = [payloads.Slot.from_dict(slot) for slot in template.slots] or (
+                payloads.parse_slots(template.components, template.parameter_format)
+            )
+            sent = json.loads(self.request_body or "{}")
+        except (payloads.UnsupportedTemplateError, ValueError):
+            slots, sent = [], {}
+        values = payloads.payload_values(sent if isinstance(sent, dict) else {}, slots)
+        return payloads.render_preview(template.components, values)
 
 
 class OptOut(models.Model):
