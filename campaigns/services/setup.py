@@ -167,10 +167,15 @@ def senders_with_templates(*, campaign: Campaign) -> list[CampaignSender]:
     )
 
 
-def chosen_templates(*, campaign: Campaign) -> list[MessageTemplate]:
-    """Each template any sender uses, once, in the order they first appear."""
+def chosen_templates(
+    *, campaign: Campaign, senders: list[CampaignSender] | None = None
+) -> list[MessageTemplate]:
+    """Each template any sender uses, once, in the order they first appear. `senders`: the
+    result of `senders_with_templates`, when the caller has it already."""
     seen: dict[int, MessageTemplate] = {}
-    for sender in senders_with_templates(campaign=campaign):
+    if senders is None:
+        senders = senders_with_templates(campaign=campaign)
+    for sender in senders:
         for slot in sender.template_slots.all():
             seen.setdefault(slot.template_id, slot.template)
     return list(seen.values())
@@ -255,30 +260,61 @@ def mapping_suggestion(*, template: MessageTemplate, columns: list[str], current
 # -- preview and review ------------------------------------------------------------------------
 
 
-def campaign_preview(*, campaign: Campaign, limit: int = 3) -> list[dict]:
-    """For each chosen template, the first `limit` sendable contacts' messages exactly as the
-    engine will build them: [{"template", "phone", "contact", "payload", "rendered",
-    "missing"}]. `payload` is None (and `missing` lists slot keys) when a row cannot fill it."""
+def campaign_preview(
+    *, campaign: Campaign, limit: int = 3, senders: list[CampaignSender] | None = None
+) -> list[dict]:
+    """For each chosen template Meta lets us send, the first `limit` sendable contacts'
+    messages exactly as the engine will build them: [{"template", "phone", "contact",
+    "payload", "rendered", "missing"}]. `payload` is None (and `missing` lists slot keys) when a
+    row cannot fill it. A paused or refused template gets no sample: see
+    `templates_unavailable`."""
     contacts = list(
         Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).order_by("id")[
             : max(limit, 0)
         ]
     )
-    first_phone = _first_phone_by_template(campaign)
+    if senders is None:
+        senders = senders_with_templates(campaign=campaign)
+    first_phone = _first_phone_by_template(senders)
     samples = []
-    for template in chosen_templates(campaign=campaign):
+    for template in chosen_templates(campaign=campaign, senders=senders):
+        if not template.is_sendable:
+            continue
         rules = (campaign.variable_mapping or {}).get(str(template.pk), {})
         for contact in contacts:
             samples.append(_sample(template, first_phone[template.pk], contact, rules))
     return samples
 
 
-def _first_phone_by_template(campaign: Campaign) -> dict[int, PhoneNumber]:
+def _first_phone_by_template(senders: list[CampaignSender]) -> dict[int, PhoneNumber]:
     phones = {}
-    for sender in senders_with_templates(campaign=campaign):
+    for sender in senders:
         for slot in sender.template_slots.all():
             phones.setdefault(slot.template_id, sender.phone)
     return phones
+
+
+def templates_unavailable(*, senders: list[CampaignSender]) -> list[dict]:
+    """Each chosen template Meta no longer lets us send (paused, rejected, disabled...), per
+    number: [{"template", "phone", "reason", "instead"}], `instead` being the template that
+    number will send (its first usable one in the marketer's order), or None."""
+    rows = []
+    for sender in senders:
+        slots = list(sender.template_slots.all())
+        instead = next(
+            (s.template for s in slots if s.template.is_sendable and s.failed_code is None), None
+        )
+        rows.extend(
+            {
+                "template": slot.template,
+                "phone": sender.phone,
+                "reason": slot.template.unavailable_reason,
+                "instead": instead,
+            }
+            for slot in slots
+            if not slot.template.is_sendable
+        )
+    return rows
 
 
 def _sample(template: MessageTemplate, phone, contact: Contact, rules: dict) -> dict:
@@ -336,7 +372,8 @@ def campaign_review(*, campaign: Campaign) -> dict:
     """Everything the review step shows: counts, per-template gaps, estimate and samples."""
     pending = Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).count()
     gaps = missing_counts(campaign=campaign)
-    templates = chosen_templates(campaign=campaign)
+    senders = senders_with_templates(campaign=campaign)
+    templates = [t for t in chosen_templates(campaign=campaign, senders=senders) if t.is_sendable]
     return {
         "pending": pending,
         "total": campaign.total_count,
@@ -344,7 +381,8 @@ def campaign_review(*, campaign: Campaign) -> dict:
         "skipped_by_reason": (campaign.import_report or {}).get("skipped", {}),
         "missing_by_template": [(t, gaps.get(t.pk, 0)) for t in templates],
         "estimate": campaign_estimate(campaign=campaign, pending=pending),
-        "samples": campaign_preview(campaign=campaign),
+        "samples": campaign_preview(campaign=campaign, senders=senders),
+        "unavailable": templates_unavailable(senders=senders),
     }
 
 

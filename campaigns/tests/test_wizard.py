@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from campaigns.importing.load import import_run
 from campaigns.models import Campaign, CampaignSender, Contact, SenderTemplate
+from templates_app.models import MessageTemplate
 from tests.factories import (
     CampaignFactory,
     OptOutFactory,
@@ -269,6 +270,49 @@ def test_mapping_refuses_unfilled_slots_then_saves_and_skips_unfillable_rows(
     assert (bo.state, bo.skip_reason) == ("skipped", "missing_variable")
 
 
+def _follow_up_with_a_paused_first_template(campaign, phone_with_templates):
+    """A follow-up carries its source's order, where Meta has since paused the first template."""
+    phone, first, second = phone_with_templates
+    paused = MessageTemplate.objects.get(name="paused_one")
+    sender = SenderFactory(campaign=campaign, phone=phone)
+    for position, template in enumerate((paused, second, first)):
+        SenderTemplateFactory(sender=sender, template=template, position=position)
+    return paused, second, first
+
+
+def test_the_senders_step_numbers_the_chosen_templates_from_one(
+    marketer_client, imported, phone_with_templates
+):
+    paused, second, first = _follow_up_with_a_paused_first_template(imported, phone_with_templates)
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    assert f'data-template="{second.pk}" data-position="1"' in body
+    assert f'data-template="{first.pk}" data-position="2"' in body
+    assert 'data-position="3"' not in body
+
+
+def test_a_follow_ups_review_shows_a_paused_template_as_paused_and_what_is_sent_instead(
+    marketer_client, imported, phone_with_templates
+):
+    paused, second, first = _follow_up_with_a_paused_first_template(imported, phone_with_templates)
+    imported.variable_mapping = {
+        str(second.pk): {
+            "header.media": {"text": "https://cdn.test/a.png"},
+            "body.1": {"column": "First name"},
+            "body.2": {"text": "10%"},
+        },
+        str(first.pk): {"body.1": {"text": "x"}},
+    }
+    imported.save(update_fields=["variable_mapping"])
+    body = marketer_client.get(url(imported, "review")).content.decode()
+
+    unavailable = body.split('id="templates-unavailable"')[1].split("</div>")[0]
+    assert "Paused" in unavailable and "paused_one" in unavailable
+    assert f'data-instead="{second.pk}"' in unavailable
+    assert f'class="sample" data-template="{paused.pk}"' not in body
+    assert f'class="sample" data-template="{second.pk}"' in body
+
+
 @pytest.fixture
 def reviewed(imported, phone_with_templates):
     phone, first, _ = phone_with_templates
@@ -385,7 +429,7 @@ def test_a_running_campaign_cannot_be_deleted_or_edited(marketer_client, markete
 
 @pytest.mark.parametrize(
     ("step", "queries"),
-    [("upload", 4), ("columns", 4), ("senders", 8), ("mapping", 6), ("review", 15)],
+    [("upload", 4), ("columns", 4), ("senders", 8), ("mapping", 6), ("review", 11)],
 )
 def test_each_step_pins_its_queries(
     marketer_client, reviewed, django_assert_num_queries, step, queries

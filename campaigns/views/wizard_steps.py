@@ -42,8 +42,12 @@ def sender_rows(campaign: Campaign) -> list[dict]:
     rows = []
     for phone in phones:
         sender = chosen.get(phone.pk)
-        order = [slot.template_id for slot in sender.template_slots.all()] if sender else []
         available = templates.get(phone.account_id, [])
+        # Positions count only what the page offers (a follow-up may carry a paused template
+        # in its order): the marketer sees 1..n for what is chosen.
+        offered = {t.pk for t in available}
+        slots = sender.template_slots.all() if sender else []
+        order = [slot.template_id for slot in slots if slot.template_id in offered]
         ranked = sorted(
             available,
             key=lambda t: (t.pk not in order, order.index(t.pk) if t.pk in order else 0, t.name),
