@@ -2,6 +2,7 @@
 template variables to columns, preview exactly what will be sent, duplicate and delete."""
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from django.core.files.base import File
@@ -245,15 +246,33 @@ def campaign_set_mapping(*, campaign: Campaign, mapping: dict) -> dict:
     return clean
 
 
-def mapping_suggestion(*, template: MessageTemplate, columns: list[str], current: dict) -> dict:
-    """The stored rules, else a column named like the variable (named templates)."""
-    lowered = {column.lower(): column for column in columns}
+_NAME_VARIABLES = ("name", "firstname", "fullname", "customername", "contactname")
+
+
+def _comparable(label: str) -> str:
+    """ "Full Name", "full_name" and "full-name" compare equal."""
+    return re.sub(r"[\s_\-.]+", "", label.lower())
+
+
+def mapping_suggestion(
+    *, template: MessageTemplate, columns: list[str], current: dict, name_column: str = ""
+) -> dict:
+    """The stored rules, else a column named like the variable, case, spaces and underscores
+    aside; a variable meaning the person's name ("first_name", "name") takes the list's name
+    column. Suggested rules carry "suggested": True (pages say so; saving drops the flag)."""
+    by_label = {_comparable(column): column for column in reversed(columns)}
     rules = {}
     for slot in template_slots(template):
         if slot.key in current:
             rules[slot.key] = current[slot.key]
-        elif slot.name.lower() in lowered:
-            rules[slot.key] = {"column": lowered[slot.name.lower()]}
+            continue
+        column = by_label.get(_comparable(slot.name))
+        if column is None and _comparable(slot.name) in _NAME_VARIABLES:
+            column = name_column or next(
+                (by_label[label] for label in _NAME_VARIABLES if label in by_label), None
+            )
+        if column:
+            rules[slot.key] = {"column": column, "suggested": True}
     return rules
 
 

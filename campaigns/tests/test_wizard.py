@@ -451,3 +451,101 @@ def test_boosted_form_errors_come_back_swappable(marketer_client, imported, phon
 
     assert response.status_code == 200  # htmx swaps only 2xx answers
     assert "Choose a column or type a text" in response.content.decode()
+
+
+def test_the_senders_step_shows_each_templates_text_and_names_the_number_once(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, _ = phone_with_templates
+    phone.account.name = phone.verified_name
+    phone.account.save(update_fields=["name"])
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    item = body.split(f'data-template="{first.pk}"')[1].split("</li>")[0]
+    assert first.components[-1]["text"] in item
+    assert f"{phone.verified_name} · {phone.verified_name}" not in body
+    assert f"{phone.verified_name} · up to 20/s" in body
+
+
+def test_one_numbers_templates_can_be_used_for_every_number(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, second = phone_with_templates
+    other = PhoneFactory(account=phone.account, max_mps=20)
+    elsewhere = PhoneFactory(max_mps=20)  # another account with its own copy of promo_b
+    copy_of_second = TemplateFactory(account=elsewhere.account, name="promo_b")
+    form = {
+        f"use_{phone.pk}": "1",
+        f"pos_{phone.pk}_{second.pk}": "1",
+        f"pos_{phone.pk}_{first.pk}": "2",
+        "copy": str(phone.pk),
+    }
+    response = marketer_client.post(url(imported, "senders"), form)
+
+    assert response["Location"] == url(imported, "senders")
+    orders = {
+        sender.phone_id: [slot.template_id for slot in sender.template_slots.order_by("position")]
+        for sender in CampaignSender.objects.filter(campaign=imported)
+    }
+    assert orders == {
+        phone.pk: [second.pk, first.pk],
+        other.pk: [second.pk, first.pk],
+        elsewhere.pk: [copy_of_second.pk],
+    }
+
+
+NAMED_VARIABLES = [
+    {"type": "BODY", "text": "Hi {{first_name}}, use {{code}}."},
+    {
+        "type": "BUTTONS",
+        "buttons": [
+            {
+                "type": "URL",
+                "text": "Shop",
+                "url": "https://shop.test/offer/{{1}}",
+                "example": ["https://shop.test/offer/SPRING"],
+            }
+        ],
+    },
+]
+
+
+@pytest.fixture
+def named_template(imported):
+    phone = PhoneFactory()
+    template = TemplateFactory(
+        account=phone.account, components=NAMED_VARIABLES, parameter_format="NAMED"
+    )
+    sender = SenderFactory(campaign=imported, phone=phone)
+    SenderTemplateFactory(sender=sender, template=template, position=0)
+    imported.columns = ["Mobile", "First name", "Discount", "CODE"]
+    imported.save(update_fields=["columns"])
+    return template
+
+
+def _slot_html(body: str, key: str) -> str:
+    return body.split(f'data-slot="{key}"')[1].split("data-slot=")[0].split("</section>")[0]
+
+
+def test_variables_are_matched_to_columns_by_name_and_the_rest_say_not_mapped(
+    marketer_client, imported, named_template
+):
+    body = marketer_client.get(url(imported, "mapping")).content.decode()
+
+    name_slot = _slot_html(body, "body.first_name")
+    assert '<option value="First name" selected>' in name_slot
+    assert "picked by its name" in name_slot
+    assert '<option value="CODE" selected>' in _slot_html(body, "body.code")
+    link = _slot_html(body, "button.0.1")
+    opening = body.split('data-slot="button.0.1"')[0].rsplit("<div", 1)[1]
+    assert "Not mapped" in link and "slot-unmapped" in opening
+
+
+def test_a_url_buttons_field_takes_only_the_end_of_the_link(
+    marketer_client, imported, named_template
+):
+    body = marketer_client.get(url(imported, "mapping")).content.decode()
+
+    link = _slot_html(body, "button.0.1")
+    assert 'fixed link">https://shop.test/offer/</span>' in link
+    assert 'placeholder="e.g. SPRING"' in link

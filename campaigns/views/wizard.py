@@ -169,15 +169,17 @@ def _senders_post(request, campaign: Campaign):
         context = {"numbers": form.numbers, "error": form.error_text()}
         return _render(request, campaign, "senders", context, status=_refused(request))
     chosen = form.senders()
-    move = request.POST.get("move", "")
+    move, copy = request.POST.get("move", ""), request.POST.get("copy", "")
     if move:
         chosen = steps.apply_move(chosen, move)
+    if copy:
+        chosen = steps.apply_copy(chosen, copy, form.numbers)
     try:
         setup.campaign_set_senders(campaign=campaign, senders=chosen)
     except setup.SetupError as exc:
         messages.error(request, str(exc))
         return redirect(_step_url(campaign, "senders"))
-    if move:
+    if move or copy:
         return redirect(_step_url(campaign, "senders"))
     return redirect(_step_url(campaign, "mapping"))
 
