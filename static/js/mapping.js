@@ -19,6 +19,7 @@
     badge.classList.remove("badge-green", "badge-blue", "badge-yellow");
     badge.classList.add(STATES[kind][1]);
     slot.classList.toggle("slot-unmapped", kind === "none");
+    slot.classList.toggle("uses-column", kind === "column");
     var hint = slot.querySelector(".suggested");
     if (hint && kind !== "column") hint.remove();
   }
