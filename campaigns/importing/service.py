@@ -44,6 +44,7 @@ def import_start(
     header and the first rows; a list without a phone column is kept, and the campaign failed
     with the reason, so that the marketer can pick one. `queue=False` leaves running the
     import to the caller (the management command)."""
+    _checked_region(phone_region)  # before the file is stored
     import_stage(campaign=campaign, uploaded_file=uploaded_file)
     return import_enqueue(
         campaign=campaign,
@@ -131,9 +132,7 @@ def import_enqueue(
     _require_changeable(campaign)
     if not campaign.source_file:
         raise ImportFileError("Upload a contact list first.")
-    phone_region = (phone_region or "").strip().upper()
-    if phone_region and not is_region(phone_region):
-        raise ImportFileError(f"“{phone_region[:8]}” is not a region code such as AE or GB.")
+    phone_region = _checked_region(phone_region)
     if phone_column not in campaign.columns:
         _fail(campaign, "No phone column: pick the column that holds the phone numbers.")
         raise ImportFileError(campaign.import_error)
@@ -150,6 +149,13 @@ def import_enqueue(
 
         import_contacts.delay_on_commit(campaign_id=campaign.pk)
     return campaign
+
+
+def _checked_region(phone_region: str) -> str:
+    phone_region = (phone_region or "").strip().upper()
+    if phone_region and not is_region(phone_region):
+        raise ImportFileError(f"“{phone_region[:8]}” is not a region code such as AE or GB.")
+    return phone_region
 
 
 _ENQUEUE_FIELDS = [

@@ -289,6 +289,7 @@ def test_the_senders_step_numbers_the_chosen_templates_from_one(
     assert f'data-template="{second.pk}" data-position="1"' in body
     assert f'data-template="{first.pk}" data-position="2"' in body
     assert 'data-position="3"' not in body
+    assert "paused_one was chosen before and is left out: Meta reports it paused." in body
 
 
 def test_a_follow_ups_review_shows_a_paused_template_as_paused_and_what_is_sent_instead(

@@ -51,6 +51,7 @@ def test_marketer_builds_and_launches_a_campaign(
     assert page.locator("#phone_region").input_value() == "AE"
     assert page.locator("#confirm-columns").is_visible()
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DRAFT
+    screenshot(page, "wizard-columns-confirm")
     page.click("button:has-text('Import with these columns')")
     page.wait_for_selector("#import-progress[data-status=importing]")
 
