@@ -254,12 +254,33 @@ def _comparable(label: str) -> str:
     return re.sub(r"[\s_\-.]+", "", label.lower())
 
 
+# "Hi {{1}}", "Dear {{1}}", "مرحبا {{1}}", or a body opening with "{{1}}," address the person.
+_GREETING = re.compile(r"(?:\b(?:hi|hello|hey|dear|welcome)|مرحبا)[\s,]+$", re.IGNORECASE)
+
+
+def _means_the_name(template: MessageTemplate, slot: payloads.Slot) -> bool:
+    if _comparable(slot.name) in _NAME_VARIABLES:
+        return True
+    if slot.component != "body" or not slot.name.isdigit():
+        return False
+    body = next(
+        (str(c.get("text") or "") for c in template.components or [] if c.get("type") == "BODY"),
+        "",
+    )
+    found = re.search(r"\{\{\s*" + re.escape(slot.name) + r"\s*\}\}", body)
+    if found is None:
+        return False
+    before, after = body[: found.start()], body[found.end() :]
+    return bool(_GREETING.search(before)) or (not before.strip() and after[:1] in ",،!")
+
+
 def mapping_suggestion(
     *, template: MessageTemplate, columns: list[str], current: dict, name_column: str = ""
 ) -> dict:
     """The stored rules, else a column named like the variable, case, spaces and underscores
-    aside; a variable meaning the person's name ("first_name", "name") takes the list's name
-    column. Suggested rules carry "suggested": True (pages say so; saving drops the flag)."""
+    aside; a variable meaning the person's name ("first_name", "name", or the {{1}} of
+    "Hi {{1}},") takes the list's name column. Suggested rules carry "suggested": True (pages
+    say so; saving drops the flag)."""
     by_label = {_comparable(column): column for column in reversed(columns)}
     rules = {}
     for slot in template_slots(template):
@@ -267,7 +288,7 @@ def mapping_suggestion(
             rules[slot.key] = current[slot.key]
             continue
         column = by_label.get(_comparable(slot.name))
-        if column is None and _comparable(slot.name) in _NAME_VARIABLES:
+        if column is None and _means_the_name(template, slot):
             column = name_column or next(
                 (by_label[label] for label in _NAME_VARIABLES if label in by_label), None
             )

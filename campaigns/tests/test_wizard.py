@@ -550,3 +550,16 @@ def test_a_url_buttons_field_takes_only_the_end_of_the_link(
     link = _slot_html(body, "button.0.1")
     assert 'fixed link">https://shop.test/offer/</span>' in link
     assert 'placeholder="e.g. SPRING"' in link
+
+
+@pytest.mark.parametrize(
+    "text", ["Hi {{1}}, your order {{2}} has shipped.", "{{1}}, enjoy {{2}} off this week!"]
+)
+def test_the_variable_a_template_greets_takes_the_name_column(marketer_client, imported, text):
+    phone = PhoneFactory()
+    template = TemplateFactory(account=phone.account, components=[{"type": "BODY", "text": text}])
+    SenderTemplateFactory(sender=SenderFactory(campaign=imported, phone=phone), template=template)
+    body = marketer_client.get(url(imported, "mapping")).content.decode()
+
+    assert '<option value="First name" selected>' in _slot_html(body, "body.1")
+    assert "Not mapped" in _slot_html(body, "body.2")
