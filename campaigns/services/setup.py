@@ -442,6 +442,7 @@ def campaign_duplicate(*, campaign: Campaign, user) -> Campaign:
             columns=campaign.columns,
             phone_column=campaign.phone_column,
             name_column=campaign.name_column,
+            phone_region=campaign.phone_region,
         )
         for sender in senders_with_templates(campaign=campaign):
             _sender_create(

@@ -404,6 +404,7 @@ def test_duplicate_copies_setup_and_reimports_the_same_file(marketer_client, rev
     assert copy.variable_mapping == campaign.variable_mapping
     assert copy.senders.get().template_slots.get().template == template
     assert copy.contacts.count() == 4
+    assert copy.phone_region == campaign.phone_region == "AE"
 
 
 def test_delete_removes_the_campaign_and_its_uploaded_file(
