@@ -444,6 +444,38 @@ def test_each_step_pins_its_queries(
     assert response.status_code == 200
 
 
+def test_the_new_campaign_page_pins_its_queries(marketer_client, django_assert_num_queries):
+    marketer_client.get("/")
+    with django_assert_num_queries(3):  # the session, its user and their groups
+        response = marketer_client.get(reverse("campaign-new"))
+    assert response.status_code == 200
+
+
+def test_a_new_list_on_an_imported_campaign_waits_for_the_columns_again(marketer_client, imported):
+    rows = [["Tel", "Name"], ["0509999999", "Di"]]
+    response = marketer_client.post(
+        url(imported, "upload"), {"name": "Spring", "dedup_days": "0", "file": csv_upload(rows)}
+    )
+    import_run(campaign_id=imported.pk)
+    imported.refresh_from_db()
+
+    assert response["Location"] == url(imported, "columns")
+    assert imported.status == Campaign.Status.DRAFT
+    assert (imported.columns, imported.phone_column) == (["Tel", "Name"], "Tel")
+    assert (
+        "Check the columns, then import."
+        in marketer_client.get(url(imported, "columns")).content.decode()
+    )
+
+
+def test_renaming_without_a_new_list_keeps_the_imported_one(marketer_client, imported):
+    response = marketer_client.post(url(imported, "upload"), {"name": "Renamed", "dedup_days": "0"})
+    imported.refresh_from_db()
+
+    assert response["Location"] == url(imported, "columns")
+    assert (imported.name, imported.status) == ("Renamed", Campaign.Status.READY)
+
+
 def test_boosted_form_errors_come_back_swappable(marketer_client, imported, phone_with_templates):
     phone, _, second = phone_with_templates
     sender = SenderFactory(campaign=imported, phone=phone)
