@@ -596,3 +596,19 @@ def test_the_variable_a_template_greets_takes_the_name_column(marketer_client, i
 
     assert '<option value="First name" selected>' in _slot_html(body, "body.1")
     assert "Not mapped" in _slot_html(body, "body.2")
+
+
+def test_a_number_with_many_templates_keeps_the_chosen_ones_in_view_and_folds_the_rest(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, second = phone_with_templates
+    extra = [TemplateFactory(account=phone.account, name=f"extra_{n}") for n in range(4)]
+    sender = SenderFactory(campaign=imported, phone=phone)
+    SenderTemplateFactory(sender=sender, template=extra[3], position=0)
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    shown, folded = body.split('<details class="more-templates">')
+    assert f'data-template="{extra[3].pk}" data-position="1"' in shown
+    assert shown.count('class="template-choice"') == 4
+    assert "2 more approved templates" in folded
+    assert folded.split("</details>")[0].count('class="template-choice"') == 2

@@ -5,6 +5,8 @@ from campaigns.services import setup
 from templates_app.models import MessageTemplate, PhoneNumber
 from titanflow.whatsapp import payloads
 
+SHORT_LIST = 4
+
 STEPS = [
     ("upload", "Upload"),
     ("columns", "Columns"),
@@ -89,19 +91,24 @@ def _sender_row(phone: PhoneNumber, sender, templates: dict) -> dict:
         available,
         key=lambda t: (t.pk not in order, order.index(t.pk) if t.pk in order else 0, t.name),
     )
+    items = [
+        {
+            "template": t,
+            "position": order.index(t.pk) + 1 if t.pk in order else None,
+            "body": body_text(t),
+        }
+        for t in ranked
+    ]
+    # The chosen templates and a few others stay in view; the rest fold away.
+    shown = max(len(order), SHORT_LIST)
     return {
         "phone": phone,
         "label": _phone_label(phone),
         "used": sender is not None,
         "mps": sender.mps if sender else None,
-        "templates": [
-            {
-                "template": t,
-                "position": order.index(t.pk) + 1 if t.pk in order else None,
-                "body": body_text(t),
-            }
-            for t in ranked
-        ],
+        "templates": items,
+        "shown": items[:shown],
+        "more": items[shown:],
         "left_out": [slot.template for slot in slots if slot.template_id not in offered],
     }
 
