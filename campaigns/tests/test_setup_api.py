@@ -213,3 +213,24 @@ def test_an_unknown_region_is_a_clear_400(api, marketer):
     assert response.status_code == 400
     assert "is not a region code" in response.json()["file"][0]
     assert not campaign.source_file
+
+
+def test_a_reimport_may_change_the_region(api, marketer):
+    campaign = CampaignFactory(owner=marketer, status=Campaign.Status.DRAFT)
+    api.post(
+        f"/api/campaigns/{campaign.pk}/contacts/",
+        {"file": SimpleUploadedFile("list.csv", b"phone,name\n07911 123456,Ann\n")},
+        format="multipart",
+    )
+    import_run(campaign_id=campaign.pk)
+    assert campaign.contacts.get().state == "skipped"  # not a number in AE
+
+    response = api.post(
+        f"/api/campaigns/{campaign.pk}/reimport/",
+        {"phone_column": "phone", "phone_region": "GB"},
+        format="json",
+    )
+    import_run(campaign_id=campaign.pk)
+
+    assert response.status_code == 202
+    assert list(campaign.contacts.values_list("phone", flat=True)) == ["+447911123456"]

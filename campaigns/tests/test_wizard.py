@@ -612,3 +612,15 @@ def test_a_number_with_many_templates_keeps_the_chosen_ones_in_view_and_folds_th
     assert shown.count('class="template-choice"') == 4
     assert "2 more approved templates" in folded
     assert folded.split("</details>")[0].count('class="template-choice"') == 2
+
+
+def test_previews_mark_a_variable_not_filled_yet_apart_from_filled_values(
+    marketer_client, reviewed
+):
+    campaign, template = reviewed
+    mapping = marketer_client.get(url(campaign, "mapping")).content.decode()
+    review = marketer_client.get(url(campaign, "review")).content.decode()
+
+    assert '<mark class="var var-empty" title="Not filled yet">{{1}}</mark>' in mapping
+    assert '<mark class="var">Ana</mark>' in review
+    assert "var-empty" not in review.split('class="sample"')[1]
