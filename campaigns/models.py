@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -7,6 +9,7 @@ from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber
 from titanflow.access import MARKETER, role_of
+from titanflow.whatsapp import payloads
 
 
 class CampaignQuerySet(models.QuerySet):
@@ -73,6 +76,8 @@ class Campaign(models.Model):
     columns = models.JSONField(default=list, blank=True)
     phone_column = models.CharField(max_length=255, blank=True, default="")
     name_column = models.CharField(max_length=255, blank=True, default="")
+    # Where national numbers ("050 123 4567") of the list are read; empty = DEFAULT_PHONE_REGION.
+    phone_region = models.CharField(max_length=2, blank=True, default="")
     import_rows_done = models.PositiveBigIntegerField(default=0)
     import_rows_estimate = models.PositiveBigIntegerField(default=0)
     import_report = models.JSONField(default=dict, blank=True)
@@ -102,6 +107,11 @@ class Campaign(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status in self.EDITABLE
+
+    @property
+    def region(self) -> str:
+        """The region national numbers of the list are read in."""
+        return self.phone_region or settings.DEFAULT_PHONE_REGION
 
 
 class CampaignSender(models.Model):
@@ -293,6 +303,20 @@ class Message(models.Model):
 
     def __str__(self):
         return self.wamid
+
+    def sent_preview(self) -> list[dict]:
+        """The message as its recipient saw it: the template filled with the values sent
+        (see `payloads.render_preview`)."""
+        template = self.template
+        try:
+            slots = [payloads.Slot.from_dict(slot) for slot in template.slots] or (
+                payloads.parse_slots(template.components, template.parameter_format)
+            )
+            sent = json.loads(self.request_body or "{}")
+        except (payloads.UnsupportedTemplateError, ValueError):
+            slots, sent = [], {}
+        values = payloads.payload_values(sent if isinstance(sent, dict) else {}, slots)
+        return payloads.render_preview(template.components, values)
 
 
 class OptOut(models.Model):

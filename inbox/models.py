@@ -20,7 +20,7 @@ class ConversationQuerySet(models.QuerySet):
         if not query:
             return self
         digits = "".join(ch for ch in query if ch.isdigit())
-        matches = Q(contact_name__icontains=query)
+        matches = Q(list_name__icontains=query) | Q(contact_name__icontains=query)
         if digits:
             matches |= Q(wa_id__contains=digits)
         return self.filter(matches)
@@ -41,7 +41,17 @@ class Conversation(models.Model):
     user_id = models.CharField(
         max_length=128, blank=True, default="", help_text="Business-scoped user id, when given"
     )
-    contact_name = models.CharField(max_length=255, blank=True, default="")
+    contact_name = models.CharField(
+        max_length=255, blank=True, default="", help_text="The WhatsApp profile name"
+    )
+    # db_default: the webhook ingest inserts conversations in raw SQL.
+    list_name = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The name the campaign's list gives",
+    )
     unread_count = models.PositiveIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(
@@ -62,6 +72,11 @@ class Conversation(models.Model):
 
     def __str__(self):
         return f"{self.wa_id} ↔ {self.phone}"
+
+    @property
+    def display_name(self) -> str:
+        """The marketer's own name for the person (from their list), else their WhatsApp one."""
+        return self.list_name or self.contact_name or f"+{self.wa_id}"
 
     @property
     def reply_window_closes_at(self) -> datetime | None:

@@ -81,8 +81,8 @@ def _thread_context(request, conversation: Conversation) -> dict:
         "campaign_message__campaign", "campaign_message__template"
     ).order_by("-timestamp", "-id")
     page = Paginator(thread, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
-    return {
-        "conversation": conversation,
-        "page": page,
-        "thread": list(reversed(page.object_list)),
-    }
+    messages_shown = list(reversed(page.object_list))
+    for message in messages_shown:
+        answered = message.campaign_message
+        message.quote = answered.sent_preview() if answered else []
+    return {"conversation": conversation, "page": page, "thread": messages_shown}

@@ -45,6 +45,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "columns",
             "phone_column",
             "name_column",
+            "phone_region",
             "total_count",
             "skipped_count",
             "sent_count",
@@ -83,15 +84,27 @@ class CampaignSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"name": [str(exc)]}) from exc
 
 
+_REGION_HELP = (
+    "Where numbers without a country code are read (ISO 3166 code such as AE or GB); "
+    "empty keeps the campaign's, by default DEFAULT_PHONE_REGION."
+)
+
+
 class ColumnsSerializer(serializers.Serializer):
     phone_column = serializers.CharField()
     name_column = serializers.CharField(required=False, default="", allow_blank=True)
+    phone_region = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=2, help_text=_REGION_HELP
+    )
 
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     phone_column = serializers.CharField(required=False, default="", allow_blank=True)
     name_column = serializers.CharField(required=False, default="", allow_blank=True)
+    phone_region = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=2, help_text=_REGION_HELP
+    )
 
     def validate_file(self, upload):
         # The upload handler stopped keeping bytes at the limit; `size` still counts them all.
@@ -229,6 +242,7 @@ class CampaignViewSet(
                 uploaded_file=upload.validated_data["file"],
                 phone_column=upload.validated_data["phone_column"],
                 name_column=upload.validated_data["name_column"],
+                phone_region=upload.validated_data["phone_region"],
             )
         except ImportFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from exc

@@ -4,8 +4,6 @@ import itertools
 import re
 from pathlib import Path
 
-from django.conf import settings
-
 from campaigns.importing.phones import normalize_phone
 from campaigns.importing.readers import open_table
 
@@ -19,18 +17,14 @@ def read_head(path: Path, name: str, rows: int = PREVIEW_ROWS) -> tuple[list[str
         return table.header, [list(row) for row in itertools.islice(table.rows, rows)]
 
 
-def guess_phone_column(header: list[str], sample: list[list[str]]) -> str:
+def guess_phone_column(header: list[str], sample: list[list[str]], region: str) -> str:
     """A column named like a phone, else the one whose sample values are most often numbers."""
     for column in header:
         if _PHONE_NAMES.search(column):
             return column
     best, best_hits = "", 0
     for index, column in enumerate(header):
-        hits = sum(
-            1
-            for row in sample
-            if index < len(row) and normalize_phone(row[index], settings.DEFAULT_PHONE_REGION)
-        )
+        hits = sum(1 for row in sample if index < len(row) and normalize_phone(row[index], region))
         if hits > best_hits:
             best, best_hits = column, hits
     return best

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
@@ -110,7 +109,7 @@ def _import(campaign: Campaign, on_progress) -> None:
         try:
             with transaction.atomic():
                 _prepare(campaign)
-                rows = _copy_contacts(campaign.pk, table, indexes, progress)
+                rows = _copy_contacts(campaign, table, indexes, progress)
                 _mark_skips(campaign)
                 locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
                 if locked.status != Campaign.Status.IMPORTING or locked.source_file.name != source:
@@ -141,8 +140,8 @@ def _prepare(campaign: Campaign) -> None:
         cursor.execute("DELETE FROM campaigns_contact WHERE campaign_id = %s", [campaign.pk])
 
 
-def _copy_contacts(campaign_id: int, table: Table, indexes: tuple, progress: _Progress) -> int:
-    records = _records(campaign_id, table, *indexes, settings.DEFAULT_PHONE_REGION)
+def _copy_contacts(campaign: Campaign, table: Table, indexes: tuple, progress: _Progress) -> int:
+    records = _records(campaign.pk, table, *indexes, campaign.region)
     done = 0
     while True:
         copied = _copy_chunk(records, CHUNK_ROWS)

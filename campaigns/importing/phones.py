@@ -8,7 +8,8 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS, PhoneNumber
+from phonenumbers.geocoder import _region_display_name
 from phonenumbers.phonemetadata import PhoneMetadata
 
 _SEPARATORS = str.maketrans("", "", " -().\u00a0/\t")
@@ -128,3 +129,19 @@ def _full_parse(cleaned: str, region: str) -> str | None:
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None
+
+
+def is_region(code: str) -> bool:
+    return code in SUPPORTED_REGIONS
+
+
+@lru_cache(maxsize=1)
+def region_choices() -> tuple[tuple[str, str], ...]:
+    """Every region phonenumbers reads, as (code, "United Arab Emirates (+971)"), by name."""
+    named = []
+    for code in SUPPORTED_REGIONS:
+        # phonenumbers' geocoder keeps the English region names; it has no public accessor.
+        name = _region_display_name(code, "en") or code
+        country_code = phonenumbers.country_code_for_region(code)
+        named.append((code, f"{name} (+{country_code})"))
+    return tuple(sorted(named, key=lambda choice: choice[1]))

@@ -17,6 +17,7 @@ from django.utils import timezone
 from campaigns.importing import limits as refusal
 from campaigns.importing.columns import guess_name_column, guess_phone_column, read_head
 from campaigns.importing.load import import_run
+from campaigns.importing.phones import is_region
 from campaigns.importing.readers import ImportFileError, UploadRefused
 from campaigns.models import Campaign
 
@@ -33,6 +34,7 @@ def import_start(
     uploaded_file,
     phone_column: str = "",
     name_column: str = "",
+    phone_region: str = "",
     queue: bool = True,
 ) -> Campaign:
     """Stores `uploaded_file` as the campaign's list and queues its import.
@@ -42,20 +44,46 @@ def import_start(
     header and the first rows; a list without a phone column is kept, and the campaign failed
     with the reason, so that the marketer can pick one. `queue=False` leaves running the
     import to the caller (the management command)."""
-    _require_changeable(campaign)
-    header, sample = upload_inspect(uploaded_file=uploaded_file)
-    _replace_file(campaign, uploaded_file)
-    campaign.columns = header
-    campaign.phone_column = phone_column or guess_phone_column(header, sample)
-    campaign.name_column = name_column or guess_name_column(header, campaign.phone_column)
-    campaign.import_report = {}
-    campaign.save(update_fields=["columns", "phone_column", "name_column", "import_report"])
+    _checked_region(phone_region)  # before the file is stored
+    import_stage(campaign=campaign, uploaded_file=uploaded_file)
     return import_enqueue(
         campaign=campaign,
-        phone_column=campaign.phone_column,
-        name_column=campaign.name_column,
+        phone_column=phone_column or campaign.phone_column,
+        name_column=name_column or campaign.name_column,
+        phone_region=phone_region,
         queue=queue,
     )
+
+
+def import_stage(*, campaign: Campaign, uploaded_file, head: tuple | None = None) -> Campaign:
+    """Checks and stores `uploaded_file` as the campaign's list with its columns guessed, and
+    imports nothing yet: the wizard shows the guess and imports once the marketer confirms it.
+    Raises UploadRefused (nothing changed) for a file past a limit, damaged or not a list.
+    `head` is what `upload_inspect` already returned for this upload (it reads the whole file)."""
+    _require_changeable(campaign)
+    header, sample = head or upload_inspect(uploaded_file=uploaded_file)
+    _replace_file(campaign, uploaded_file)
+    campaign.columns = header
+    campaign.phone_column = guess_phone_column(header, sample, campaign.region)
+    campaign.name_column = guess_name_column(header, campaign.phone_column)
+    campaign.import_report = {}
+    campaign.import_error = ""
+    # Contacts of a previous list stay until the new one is imported; only a ready campaign
+    # can launch, so none of them can be sent meanwhile.
+    campaign.status = Campaign.Status.DRAFT
+    campaign.save(update_fields=_STAGE_FIELDS)
+    return campaign
+
+
+_STAGE_FIELDS = [
+    "columns",
+    "phone_column",
+    "name_column",
+    "import_report",
+    "import_error",
+    "status",
+    "updated_at",
+]
 
 
 def upload_inspect(*, uploaded_file) -> tuple[list[str], list[list[str]]]:
@@ -92,18 +120,26 @@ def _upload_name(uploaded_file) -> str:
 
 
 def import_enqueue(
-    *, campaign: Campaign, phone_column: str, name_column: str = "", queue: bool = True
+    *,
+    campaign: Campaign,
+    phone_column: str,
+    name_column: str = "",
+    phone_region: str = "",
+    queue: bool = True,
 ) -> Campaign:
-    """(Re)imports the stored file with the given columns; also the retry after a failure."""
+    """(Re)imports the stored file with the given columns (and the region national numbers are
+    read in, when given); also the retry after a failure."""
     _require_changeable(campaign)
     if not campaign.source_file:
         raise ImportFileError("Upload a contact list first.")
+    phone_region = _checked_region(phone_region)
     if phone_column not in campaign.columns:
         _fail(campaign, "No phone column: pick the column that holds the phone numbers.")
         raise ImportFileError(campaign.import_error)
     if name_column and name_column not in campaign.columns:
         raise ImportFileError(f"The file has no column “{name_column}”.")
     campaign.phone_column, campaign.name_column = phone_column, name_column
+    campaign.phone_region = phone_region or campaign.phone_region
     campaign.status = Campaign.Status.IMPORTING
     campaign.import_error = ""
     campaign.import_rows_done = campaign.import_rows_estimate = 0
@@ -115,9 +151,17 @@ def import_enqueue(
     return campaign
 
 
+def _checked_region(phone_region: str) -> str:
+    phone_region = (phone_region or "").strip().upper()
+    if phone_region and not is_region(phone_region):
+        raise ImportFileError(f"“{phone_region[:8]}” is not a region code such as AE or GB.")
+    return phone_region
+
+
 _ENQUEUE_FIELDS = [
     "phone_column",
     "name_column",
+    "phone_region",
     "status",
     "import_error",
     "import_rows_done",

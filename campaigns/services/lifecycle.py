@@ -319,6 +319,7 @@ def _campaign_copy(source: Campaign, *, user, name: str) -> Campaign:
         columns=source.columns,
         phone_column=source.phone_column,
         name_column=source.name_column,
+        phone_region=source.phone_region,
         source_name=source.source_name,
     )
     mapping = dict(source.variable_mapping or {})

@@ -2,6 +2,7 @@
 template variables to columns, preview exactly what will be sent, duplicate and delete."""
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from django.core.files.base import File
@@ -167,10 +168,15 @@ def senders_with_templates(*, campaign: Campaign) -> list[CampaignSender]:
     )
 
 
-def chosen_templates(*, campaign: Campaign) -> list[MessageTemplate]:
-    """Each template any sender uses, once, in the order they first appear."""
+def chosen_templates(
+    *, campaign: Campaign, senders: list[CampaignSender] | None = None
+) -> list[MessageTemplate]:
+    """Each template any sender uses, once, in the order they first appear. `senders`: the
+    result of `senders_with_templates`, when the caller has it already."""
     seen: dict[int, MessageTemplate] = {}
-    for sender in senders_with_templates(campaign=campaign):
+    if senders is None:
+        senders = senders_with_templates(campaign=campaign)
+    for sender in senders:
         for slot in sender.template_slots.all():
             seen.setdefault(slot.template_id, slot.template)
     return list(seen.values())
@@ -240,45 +246,115 @@ def campaign_set_mapping(*, campaign: Campaign, mapping: dict) -> dict:
     return clean
 
 
-def mapping_suggestion(*, template: MessageTemplate, columns: list[str], current: dict) -> dict:
-    """The stored rules, else a column named like the variable (named templates)."""
-    lowered = {column.lower(): column for column in columns}
+_NAME_VARIABLES = ("name", "firstname", "fullname", "customername", "contactname")
+
+
+def _comparable(label: str) -> str:
+    """ "Full Name", "full_name" and "full-name" compare equal."""
+    return re.sub(r"[\s_\-.]+", "", label.lower())
+
+
+# "Hi {{1}}", "Dear {{1}}", "مرحبا {{1}}", or a body opening with "{{1}}," address the person.
+_GREETING = re.compile(r"(?:\b(?:hi|hello|hey|dear|welcome)|مرحبا)[\s,]+$", re.IGNORECASE)
+
+
+def _means_the_name(template: MessageTemplate, slot: payloads.Slot) -> bool:
+    if _comparable(slot.name) in _NAME_VARIABLES:
+        return True
+    if slot.component != "body" or not slot.name.isdigit():
+        return False
+    body = next(
+        (str(c.get("text") or "") for c in template.components or [] if c.get("type") == "BODY"),
+        "",
+    )
+    found = re.search(r"\{\{\s*" + re.escape(slot.name) + r"\s*\}\}", body)
+    if found is None:
+        return False
+    before, after = body[: found.start()], body[found.end() :]
+    return bool(_GREETING.search(before)) or (not before.strip() and after[:1] in ",،!")
+
+
+def mapping_suggestion(
+    *, template: MessageTemplate, columns: list[str], current: dict, name_column: str = ""
+) -> dict:
+    """The stored rules, else a column named like the variable, case, spaces and underscores
+    aside; a variable meaning the person's name ("first_name", "name", or the {{1}} of
+    "Hi {{1}},") takes the list's name column. Suggested rules carry "suggested": True (pages
+    say so; saving drops the flag)."""
+    by_label = {_comparable(column): column for column in reversed(columns)}
     rules = {}
     for slot in template_slots(template):
         if slot.key in current:
             rules[slot.key] = current[slot.key]
-        elif slot.name.lower() in lowered:
-            rules[slot.key] = {"column": lowered[slot.name.lower()]}
+            continue
+        column = by_label.get(_comparable(slot.name))
+        if column is None and _means_the_name(template, slot):
+            column = name_column or next(
+                (by_label[label] for label in _NAME_VARIABLES if label in by_label), None
+            )
+        if column:
+            rules[slot.key] = {"column": column, "suggested": True}
     return rules
 
 
 # -- preview and review ------------------------------------------------------------------------
 
 
-def campaign_preview(*, campaign: Campaign, limit: int = 3) -> list[dict]:
-    """For each chosen template, the first `limit` sendable contacts' messages exactly as the
-    engine will build them: [{"template", "phone", "contact", "payload", "rendered",
-    "missing"}]. `payload` is None (and `missing` lists slot keys) when a row cannot fill it."""
+def campaign_preview(
+    *, campaign: Campaign, limit: int = 3, senders: list[CampaignSender] | None = None
+) -> list[dict]:
+    """For each chosen template Meta lets us send, the first `limit` sendable contacts'
+    messages exactly as the engine will build them: [{"template", "phone", "contact",
+    "payload", "rendered", "missing"}]. `payload` is None (and `missing` lists slot keys) when a
+    row cannot fill it. A paused or refused template gets no sample: see
+    `templates_unavailable`."""
     contacts = list(
         Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).order_by("id")[
             : max(limit, 0)
         ]
     )
-    first_phone = _first_phone_by_template(campaign)
+    if senders is None:
+        senders = senders_with_templates(campaign=campaign)
+    first_phone = _first_phone_by_template(senders)
     samples = []
-    for template in chosen_templates(campaign=campaign):
+    for template in chosen_templates(campaign=campaign, senders=senders):
+        if not template.is_sendable:
+            continue
         rules = (campaign.variable_mapping or {}).get(str(template.pk), {})
         for contact in contacts:
             samples.append(_sample(template, first_phone[template.pk], contact, rules))
     return samples
 
 
-def _first_phone_by_template(campaign: Campaign) -> dict[int, PhoneNumber]:
+def _first_phone_by_template(senders: list[CampaignSender]) -> dict[int, PhoneNumber]:
     phones = {}
-    for sender in senders_with_templates(campaign=campaign):
+    for sender in senders:
         for slot in sender.template_slots.all():
             phones.setdefault(slot.template_id, sender.phone)
     return phones
+
+
+def templates_unavailable(*, senders: list[CampaignSender]) -> list[dict]:
+    """Each chosen template Meta no longer lets us send (paused, rejected, disabled...), per
+    number: [{"template", "phone", "reason", "instead"}], `instead` being the template that
+    number will send (its first usable one in the marketer's order), or None."""
+    rows = []
+    for sender in senders:
+        slots = list(sender.template_slots.all())
+        instead = next(
+            (s.template for s in slots if s.template.is_sendable and s.failed_code is None), None
+        )
+        rows.extend(
+            {
+                "template": slot.template,
+                "phone": sender.phone,
+                "reason": slot.template.unavailable_reason,
+                "instead": instead,
+            }
+            for slot in slots
+            if not slot.template.is_sendable
+        )
+    return rows
 
 
 def _sample(template: MessageTemplate, phone, contact: Contact, rules: dict) -> dict:
@@ -336,7 +412,8 @@ def campaign_review(*, campaign: Campaign) -> dict:
     """Everything the review step shows: counts, per-template gaps, estimate and samples."""
     pending = Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).count()
     gaps = missing_counts(campaign=campaign)
-    templates = chosen_templates(campaign=campaign)
+    senders = senders_with_templates(campaign=campaign)
+    templates = [t for t in chosen_templates(campaign=campaign, senders=senders) if t.is_sendable]
     return {
         "pending": pending,
         "total": campaign.total_count,
@@ -344,7 +421,8 @@ def campaign_review(*, campaign: Campaign) -> dict:
         "skipped_by_reason": (campaign.import_report or {}).get("skipped", {}),
         "missing_by_template": [(t, gaps.get(t.pk, 0)) for t in templates],
         "estimate": campaign_estimate(campaign=campaign, pending=pending),
-        "samples": campaign_preview(campaign=campaign),
+        "samples": campaign_preview(campaign=campaign, senders=senders),
+        "unavailable": templates_unavailable(senders=senders),
     }
 
 
@@ -364,6 +442,7 @@ def campaign_duplicate(*, campaign: Campaign, user) -> Campaign:
             columns=campaign.columns,
             phone_column=campaign.phone_column,
             name_column=campaign.name_column,
+            phone_region=campaign.phone_region,
         )
         for sender in senders_with_templates(campaign=campaign):
             _sender_create(

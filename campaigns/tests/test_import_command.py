@@ -39,3 +39,15 @@ def test_command_refuses_a_file_without_the_phone_column(db, tmp_path):
     with pytest.raises(CommandError, match="No phone column"):
         call_command("import_contacts", campaign.pk, path, "--phone-column", "tel")
     assert not Contact.objects.filter(campaign=campaign).exists()
+
+
+def test_command_reads_national_numbers_in_the_region_given(db, tmp_path):
+    campaign = CampaignFactory(status=Campaign.Status.DRAFT)
+    path = tmp_path / "list.csv"
+    path.write_text("tel,who\n07911 123456,Ann\n", encoding="utf-8")
+
+    call_command("import_contacts", campaign.pk, path, "--region", "GB", stdout=StringIO())
+
+    assert list(Contact.objects.filter(campaign=campaign).values_list("phone", flat=True)) == [
+        "+447911123456"
+    ]

@@ -181,3 +181,56 @@ def test_a_running_campaign_cannot_be_renamed(api, marketer):
 
     assert response.status_code == 400
     assert "only a draft" in response.json()["detail"]
+
+
+def test_an_upload_reads_national_numbers_in_the_region_given(api, marketer):
+    campaign = CampaignFactory(owner=marketer, status=Campaign.Status.DRAFT)
+    upload = api.post(
+        f"/api/campaigns/{campaign.pk}/contacts/",
+        {
+            "file": SimpleUploadedFile("list.csv", b"phone,name\n07911 123456,Ann\n"),
+            "phone_region": "GB",
+        },
+        format="multipart",
+    )
+    import_run(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+
+    assert upload.status_code == 202
+    assert campaign.phone_region == "GB"
+    assert list(campaign.contacts.values_list("phone", "state")) == [("+447911123456", "pending")]
+
+
+def test_an_unknown_region_is_a_clear_400(api, marketer):
+    campaign = CampaignFactory(owner=marketer, status=Campaign.Status.DRAFT)
+    response = api.post(
+        f"/api/campaigns/{campaign.pk}/contacts/",
+        {"file": SimpleUploadedFile("list.csv", LIST), "phone_region": "ZZ"},
+        format="multipart",
+    )
+
+    campaign.refresh_from_db()
+    assert response.status_code == 400
+    assert "is not a region code" in response.json()["file"][0]
+    assert not campaign.source_file
+
+
+def test_a_reimport_may_change_the_region(api, marketer):
+    campaign = CampaignFactory(owner=marketer, status=Campaign.Status.DRAFT)
+    api.post(
+        f"/api/campaigns/{campaign.pk}/contacts/",
+        {"file": SimpleUploadedFile("list.csv", b"phone,name\n07911 123456,Ann\n")},
+        format="multipart",
+    )
+    import_run(campaign_id=campaign.pk)
+    assert campaign.contacts.get().state == "skipped"  # not a number in AE
+
+    response = api.post(
+        f"/api/campaigns/{campaign.pk}/reimport/",
+        {"phone_column": "phone", "phone_region": "GB"},
+        format="json",
+    )
+    import_run(campaign_id=campaign.pk)
+
+    assert response.status_code == 202
+    assert list(campaign.contacts.values_list("phone", flat=True)) == ["+447911123456"]

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from campaigns.importing.load import import_run
 from campaigns.models import Campaign, CampaignSender, Contact, SenderTemplate
+from templates_app.models import MessageTemplate
 from tests.factories import (
     CampaignFactory,
     OptOutFactory,
@@ -58,9 +59,80 @@ def imported(marketer_client, marketer):
     campaign = Campaign.objects.get(name="Spring")
     assert response.status_code == 302
     assert response["Location"] == url(campaign, "columns")
+    confirm = {"phone_column": "Mobile", "name_column": "First name", "phone_region": "AE"}
+    marketer_client.post(url(campaign, "columns"), confirm)
     import_run(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
+
+
+def test_continue_without_a_file_says_so_and_creates_nothing(marketer_client):
+    response = marketer_client.post(reverse("campaign-new"), {"name": "Spring", "dedup_days": "0"})
+
+    assert response.status_code == 400
+    assert "Choose the contact list to upload." in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_a_picture_renamed_csv_is_refused_with_a_sentence_and_creates_nothing(
+    marketer_client, settings
+):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 4
+    upload = SimpleUploadedFile("contacts.csv", png, content_type="text/csv")
+    response = marketer_client.post(reverse("campaign-new"), {"name": "Spring", "file": upload})
+
+    assert response.status_code == 400
+    assert "This file is not a contact list" in response.content.decode()
+    assert not Campaign.objects.exists()
+    assert not [path for path in settings.MEDIA_ROOT.rglob("*") if path.is_file()]
+
+
+def test_nothing_is_imported_until_the_marketer_confirms_the_columns(marketer_client):
+    marketer_client.post(reverse("campaign-new"), {"name": "Spring", "file": csv_upload(ROWS)})
+    campaign = Campaign.objects.get(name="Spring")
+    import_run(campaign_id=campaign.pk)  # a worker finding the draft does nothing
+    body = marketer_client.get(url(campaign, "columns")).content.decode()
+
+    assert campaign.status == Campaign.Status.DRAFT
+    assert not Contact.objects.filter(campaign=campaign).exists()
+    assert "Check the columns, then import." in body
+    assert '<option value="Mobile" selected>' in body
+    assert '<option value="AE" selected>' in body
+
+    confirm = {"phone_column": "Mobile", "name_column": "First name", "phone_region": "AE"}
+    marketer_client.post(url(campaign, "columns"), confirm)
+    import_run(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.READY
+    assert Contact.objects.filter(campaign=campaign, state="pending").count() == 2
+
+
+def test_national_numbers_are_read_in_the_region_the_marketer_picks(marketer_client):
+    rows = [["Phone", "Name"], ["07911 123456", "Ann"], ["+971507654321", "Bo"]]
+    marketer_client.post(reverse("campaign-new"), {"name": "UK", "file": csv_upload(rows)})
+    campaign = Campaign.objects.get(name="UK")
+    marketer_client.post(
+        url(campaign, "columns"),
+        {"phone_column": "Phone", "name_column": "Name", "phone_region": "GB"},
+    )
+    import_run(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+
+    assert campaign.phone_region == "GB"
+    phones = Contact.objects.filter(campaign=campaign, state="pending").order_by("row_number")
+    assert list(phones.values_list("phone", flat=True)) == ["+447911123456", "+971507654321"]
+
+
+def test_an_unknown_region_is_refused_and_nothing_is_imported(marketer_client):
+    marketer_client.post(reverse("campaign-new"), {"name": "Spring", "file": csv_upload(ROWS)})
+    campaign = Campaign.objects.get(name="Spring")
+    response = marketer_client.post(
+        url(campaign, "columns"), {"phone_column": "Mobile", "phone_region": "XX"}, follow=True
+    )
+    campaign.refresh_from_db()
+
+    assert "is not a region code" in response.content.decode()
+    assert campaign.status == Campaign.Status.DRAFT
 
 
 def test_new_campaign_detects_columns_and_shows_the_first_rows(marketer_client, imported):
@@ -115,10 +187,13 @@ def test_a_list_without_phones_shows_the_reason_and_a_retry(marketer_client, mar
         {"name": "Bad", "file": csv_upload([["a", "b"], ["x", "y"]])},
     )
     campaign = Campaign.objects.get(name="Bad")
-    body = marketer_client.get(url(campaign, "columns")).content.decode()
+    response = marketer_client.post(
+        url(campaign, "columns"), {"phone_column": "", "name_column": ""}, follow=True
+    )
+    campaign.refresh_from_db()
 
     assert campaign.status == Campaign.Status.FAILED
-    assert "No phone column" in body
+    assert "No phone column" in response.content.decode()
     assert not Contact.objects.filter(campaign=campaign).exists()
 
 
@@ -193,6 +268,50 @@ def test_mapping_refuses_unfilled_slots_then_saves_and_skips_unfillable_rows(
     assert imported.variable_mapping[str(second.pk)]["body.2"] == {"column": "Discount"}
     bo = Contact.objects.get(campaign=imported, name="Bo")
     assert (bo.state, bo.skip_reason) == ("skipped", "missing_variable")
+
+
+def _follow_up_with_a_paused_first_template(campaign, phone_with_templates):
+    """A follow-up carries its source's order, where Meta has since paused the first template."""
+    phone, first, second = phone_with_templates
+    paused = MessageTemplate.objects.get(name="paused_one")
+    sender = SenderFactory(campaign=campaign, phone=phone)
+    for position, template in enumerate((paused, second, first)):
+        SenderTemplateFactory(sender=sender, template=template, position=position)
+    return paused, second, first
+
+
+def test_the_senders_step_numbers_the_chosen_templates_from_one(
+    marketer_client, imported, phone_with_templates
+):
+    paused, second, first = _follow_up_with_a_paused_first_template(imported, phone_with_templates)
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    assert f'data-template="{second.pk}" data-position="1"' in body
+    assert f'data-template="{first.pk}" data-position="2"' in body
+    assert 'data-position="3"' not in body
+    assert "paused_one was chosen before and is left out: Meta reports it paused." in body
+
+
+def test_a_follow_ups_review_shows_a_paused_template_as_paused_and_what_is_sent_instead(
+    marketer_client, imported, phone_with_templates
+):
+    paused, second, first = _follow_up_with_a_paused_first_template(imported, phone_with_templates)
+    imported.variable_mapping = {
+        str(second.pk): {
+            "header.media": {"text": "https://cdn.test/a.png"},
+            "body.1": {"column": "First name"},
+            "body.2": {"text": "10%"},
+        },
+        str(first.pk): {"body.1": {"text": "x"}},
+    }
+    imported.save(update_fields=["variable_mapping"])
+    body = marketer_client.get(url(imported, "review")).content.decode()
+
+    unavailable = body.split('id="templates-unavailable"')[1].split("</div>")[0]
+    assert "Paused" in unavailable and "paused_one" in unavailable
+    assert f'data-instead="{second.pk}"' in unavailable
+    assert f'class="sample" data-template="{paused.pk}"' not in body
+    assert f'class="sample" data-template="{second.pk}"' in body
 
 
 @pytest.fixture
@@ -285,6 +404,7 @@ def test_duplicate_copies_setup_and_reimports_the_same_file(marketer_client, rev
     assert copy.variable_mapping == campaign.variable_mapping
     assert copy.senders.get().template_slots.get().template == template
     assert copy.contacts.count() == 4
+    assert copy.phone_region == campaign.phone_region == "AE"
 
 
 def test_delete_removes_the_campaign_and_its_uploaded_file(
@@ -311,7 +431,7 @@ def test_a_running_campaign_cannot_be_deleted_or_edited(marketer_client, markete
 
 @pytest.mark.parametrize(
     ("step", "queries"),
-    [("upload", 4), ("columns", 4), ("senders", 8), ("mapping", 6), ("review", 15)],
+    [("upload", 4), ("columns", 4), ("senders", 8), ("mapping", 6), ("review", 11)],
 )
 def test_each_step_pins_its_queries(
     marketer_client, reviewed, django_assert_num_queries, step, queries
@@ -324,6 +444,38 @@ def test_each_step_pins_its_queries(
     assert response.status_code == 200
 
 
+def test_the_new_campaign_page_pins_its_queries(marketer_client, django_assert_num_queries):
+    marketer_client.get("/")
+    with django_assert_num_queries(3):  # the session, its user and their groups
+        response = marketer_client.get(reverse("campaign-new"))
+    assert response.status_code == 200
+
+
+def test_a_new_list_on_an_imported_campaign_waits_for_the_columns_again(marketer_client, imported):
+    rows = [["Tel", "Name"], ["0509999999", "Di"]]
+    response = marketer_client.post(
+        url(imported, "upload"), {"name": "Spring", "dedup_days": "0", "file": csv_upload(rows)}
+    )
+    import_run(campaign_id=imported.pk)
+    imported.refresh_from_db()
+
+    assert response["Location"] == url(imported, "columns")
+    assert imported.status == Campaign.Status.DRAFT
+    assert (imported.columns, imported.phone_column) == (["Tel", "Name"], "Tel")
+    assert (
+        "Check the columns, then import."
+        in marketer_client.get(url(imported, "columns")).content.decode()
+    )
+
+
+def test_renaming_without_a_new_list_keeps_the_imported_one(marketer_client, imported):
+    response = marketer_client.post(url(imported, "upload"), {"name": "Renamed", "dedup_days": "0"})
+    imported.refresh_from_db()
+
+    assert response["Location"] == url(imported, "columns")
+    assert (imported.name, imported.status) == ("Renamed", Campaign.Status.READY)
+
+
 def test_boosted_form_errors_come_back_swappable(marketer_client, imported, phone_with_templates):
     phone, _, second = phone_with_templates
     sender = SenderFactory(campaign=imported, phone=phone)
@@ -333,3 +485,142 @@ def test_boosted_form_errors_come_back_swappable(marketer_client, imported, phon
 
     assert response.status_code == 200  # htmx swaps only 2xx answers
     assert "Choose a column or type a text" in response.content.decode()
+
+
+def test_the_senders_step_shows_each_templates_text_and_names_the_number_once(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, _ = phone_with_templates
+    phone.account.name = phone.verified_name
+    phone.account.save(update_fields=["name"])
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    item = body.split(f'data-template="{first.pk}"')[1].split("</li>")[0]
+    assert first.components[-1]["text"] in item
+    assert f"{phone.verified_name} · {phone.verified_name}" not in body
+    assert f"{phone.verified_name} · up to 20/s" in body
+
+
+def test_one_numbers_templates_can_be_used_for_every_number(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, second = phone_with_templates
+    other = PhoneFactory(account=phone.account, max_mps=20)
+    elsewhere = PhoneFactory(max_mps=20)  # another account with its own copy of promo_b
+    copy_of_second = TemplateFactory(account=elsewhere.account, name="promo_b")
+    form = {
+        f"use_{phone.pk}": "1",
+        f"pos_{phone.pk}_{second.pk}": "1",
+        f"pos_{phone.pk}_{first.pk}": "2",
+        "copy": str(phone.pk),
+    }
+    response = marketer_client.post(url(imported, "senders"), form)
+
+    assert response["Location"] == url(imported, "senders")
+    orders = {
+        sender.phone_id: [slot.template_id for slot in sender.template_slots.order_by("position")]
+        for sender in CampaignSender.objects.filter(campaign=imported)
+    }
+    assert orders == {
+        phone.pk: [second.pk, first.pk],
+        other.pk: [second.pk, first.pk],
+        elsewhere.pk: [copy_of_second.pk],
+    }
+
+
+NAMED_VARIABLES = [
+    {"type": "BODY", "text": "Hi {{first_name}}, use {{code}}."},
+    {
+        "type": "BUTTONS",
+        "buttons": [
+            {
+                "type": "URL",
+                "text": "Shop",
+                "url": "https://shop.test/offer/{{1}}",
+                "example": ["https://shop.test/offer/SPRING"],
+            }
+        ],
+    },
+]
+
+
+@pytest.fixture
+def named_template(imported):
+    phone = PhoneFactory()
+    template = TemplateFactory(
+        account=phone.account, components=NAMED_VARIABLES, parameter_format="NAMED"
+    )
+    sender = SenderFactory(campaign=imported, phone=phone)
+    SenderTemplateFactory(sender=sender, template=template, position=0)
+    imported.columns = ["Mobile", "First name", "Discount", "CODE"]
+    imported.save(update_fields=["columns"])
+    return template
+
+
+def _slot_html(body: str, key: str) -> str:
+    return body.split(f'data-slot="{key}"')[1].split("data-slot=")[0].split("</section>")[0]
+
+
+def test_variables_are_matched_to_columns_by_name_and_the_rest_say_not_mapped(
+    marketer_client, imported, named_template
+):
+    body = marketer_client.get(url(imported, "mapping")).content.decode()
+
+    name_slot = _slot_html(body, "body.first_name")
+    assert '<option value="First name" selected>' in name_slot
+    assert "picked by its name" in name_slot
+    assert '<option value="CODE" selected>' in _slot_html(body, "body.code")
+    link = _slot_html(body, "button.0.1")
+    opening = body.split('data-slot="button.0.1"')[0].rsplit("<div", 1)[1]
+    assert "Not mapped" in link and "slot-unmapped" in opening
+
+
+def test_a_url_buttons_field_takes_only_the_end_of_the_link(
+    marketer_client, imported, named_template
+):
+    body = marketer_client.get(url(imported, "mapping")).content.decode()
+
+    link = _slot_html(body, "button.0.1")
+    assert 'fixed link">https://shop.test/offer/</span>' in link
+    assert 'placeholder="e.g. SPRING"' in link
+
+
+@pytest.mark.parametrize(
+    "text", ["Hi {{1}}, your order {{2}} has shipped.", "{{1}}, enjoy {{2}} off this week!"]
+)
+def test_the_variable_a_template_greets_takes_the_name_column(marketer_client, imported, text):
+    phone = PhoneFactory()
+    template = TemplateFactory(account=phone.account, components=[{"type": "BODY", "text": text}])
+    SenderTemplateFactory(sender=SenderFactory(campaign=imported, phone=phone), template=template)
+    body = marketer_client.get(url(imported, "mapping")).content.decode()
+
+    assert '<option value="First name" selected>' in _slot_html(body, "body.1")
+    assert "Not mapped" in _slot_html(body, "body.2")
+
+
+def test_a_number_with_many_templates_keeps_the_chosen_ones_in_view_and_folds_the_rest(
+    marketer_client, imported, phone_with_templates
+):
+    phone, first, second = phone_with_templates
+    extra = [TemplateFactory(account=phone.account, name=f"extra_{n}") for n in range(4)]
+    sender = SenderFactory(campaign=imported, phone=phone)
+    SenderTemplateFactory(sender=sender, template=extra[3], position=0)
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    shown, folded = body.split('<details class="more-templates">')
+    assert f'data-template="{extra[3].pk}" data-position="1"' in shown
+    assert shown.count('class="template-choice"') == 4
+    assert "2 more approved templates" in folded
+    assert folded.split("</details>")[0].count('class="template-choice"') == 2
+
+
+def test_previews_mark_a_variable_not_filled_yet_apart_from_filled_values(
+    marketer_client, reviewed
+):
+    campaign, template = reviewed
+    mapping = marketer_client.get(url(campaign, "mapping")).content.decode()
+    review = marketer_client.get(url(campaign, "review")).content.decode()
+
+    assert '<mark class="var var-empty" title="Not filled yet">{{1}}</mark>' in mapping
+    assert '<mark class="var">Ana</mark>' in review
+    assert "var-empty" not in review.split('class="sample"')[1]

@@ -16,9 +16,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import make_aware
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns.importing import ImportFileError, UploadRefused, import_enqueue, import_start
+from campaigns.importing import ImportFileError, UploadRefused, import_enqueue, import_stage
 from campaigns.importing.columns import read_head
 from campaigns.importing.export import REASON_TEXT, skipped_rows_csv
+from campaigns.importing.phones import region_choices
 from campaigns.models import Campaign
 from campaigns.services import setup
 from campaigns.services.lifecycle import CampaignStateError, campaign_launch
@@ -72,29 +73,12 @@ def campaign_new(request):
                 owner=request.user,
                 dedup_days=form.cleaned_data["dedup_days"],
             )
-            _start_import(request, campaign, form.cleaned_data["file"])
+            import_stage(campaign=campaign, uploaded_file=form.cleaned_data["file"], head=form.head)
     except (setup.SetupError, UploadRefused) as exc:
         context = {"error": str(exc), "values": request.POST}
         return render(request, "campaigns/wizard/new.html", context, status=_refused(request))
     audit_record(user=request.user, action="campaign.create", obj=campaign, via="page")
-    return _continue(campaign, form.cleaned_data["file"])
-
-
-def _start_import(request, campaign: Campaign, upload) -> None:
-    """Raises UploadRefused for a file refused before it was stored; any later problem (no
-    phone column) is shown on the columns step, where the marketer can pick one."""
-    if upload is None:
-        return
-    try:
-        import_start(campaign=campaign, uploaded_file=upload)
-    except UploadRefused:
-        raise
-    except ImportFileError as exc:
-        messages.error(request, str(exc))
-
-
-def _continue(campaign: Campaign, upload):
-    return redirect(_step_url(campaign, "columns" if upload is not None else "upload"))
+    return redirect(_step_url(campaign, "columns"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -118,7 +102,7 @@ def _render(request, campaign: Campaign, step: str, context: dict, status: int =
 def _upload_step(request, campaign: Campaign):
     if request.method == "GET":
         return _render(request, campaign, "upload", {"values": campaign.__dict__})
-    form = CampaignForm(request.POST, request.FILES)
+    form = CampaignForm(request.POST, request.FILES, file_required=not campaign.source_file)
     try:
         if not form.is_valid():
             raise setup.SetupError(form.error_text())
@@ -129,12 +113,14 @@ def _upload_step(request, campaign: Campaign):
                 name=form.cleaned_data["name"],
                 dedup_days=form.cleaned_data["dedup_days"],
             )
-            _start_import(request, campaign, form.cleaned_data["file"])
+            upload = form.cleaned_data["file"]
+            if upload is not None:
+                import_stage(campaign=campaign, uploaded_file=upload, head=form.head)
     except (setup.SetupError, ImportFileError) as exc:
         campaign.refresh_from_db()
         context = {"error": str(exc), "values": request.POST}
         return _render(request, campaign, "upload", context, status=_refused(request))
-    return _continue(campaign, form.cleaned_data["file"])
+    return redirect(_step_url(campaign, "columns"))
 
 
 def _columns_step(request, campaign: Campaign):
@@ -144,6 +130,7 @@ def _columns_step(request, campaign: Campaign):
                 campaign=campaign,
                 phone_column=request.POST.get("phone_column", ""),
                 name_column=request.POST.get("name_column", ""),
+                phone_region=request.POST.get("phone_region", ""),
             )
         except ImportFileError as exc:
             messages.error(request, str(exc))
@@ -155,6 +142,7 @@ def _columns_step(request, campaign: Campaign):
             request, "campaigns/wizard/columns.html#progress", {"campaign": campaign, **context}
         )
     context["head"] = _head(campaign)
+    context["regions"] = region_choices()
     return _render(request, campaign, "columns", context)
 
 
@@ -181,15 +169,17 @@ def _senders_post(request, campaign: Campaign):
         context = {"numbers": form.numbers, "error": form.error_text()}
         return _render(request, campaign, "senders", context, status=_refused(request))
     chosen = form.senders()
-    move = request.POST.get("move", "")
+    move, copy = request.POST.get("move", ""), request.POST.get("copy", "")
     if move:
         chosen = steps.apply_move(chosen, move)
+    if copy:
+        chosen = steps.apply_copy(chosen, copy, form.numbers)
     try:
         setup.campaign_set_senders(campaign=campaign, senders=chosen)
     except setup.SetupError as exc:
         messages.error(request, str(exc))
         return redirect(_step_url(campaign, "senders"))
-    if move:
+    if move or copy:
         return redirect(_step_url(campaign, "senders"))
     return redirect(_step_url(campaign, "mapping"))
 

@@ -4,7 +4,9 @@ sentence on the page, never a 500."""
 from django import forms
 from django.conf import settings
 
+from campaigns.importing import UploadRefused
 from campaigns.importing import limits as refusal
+from campaigns.importing.service import upload_inspect
 from campaigns.services.setup import DEDUP_DAYS_MAX, NAME_MAX_LENGTH
 
 _NUL = "The {field} cannot contain NUL characters."
@@ -16,7 +18,16 @@ def _bounded(what: str, low: int, high: int) -> dict:
 
 
 class CampaignForm(forms.Form):
-    """The upload step (also the new-campaign page): name, dedup window and the list."""
+    """The upload step (also the new-campaign page): name, dedup window and the list.
+
+    The list is read through once here, within the upload limits, so a refused file is a
+    sentence on the page before anything is created or stored; `head` keeps what was read.
+    `file_required` when the campaign has no list yet."""
+
+    def __init__(self, *args, file_required: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.file_required = file_required
+        self.head = None
 
     name = forms.CharField(
         max_length=NAME_MAX_LENGTH,
@@ -40,8 +51,16 @@ class CampaignForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         # The upload handler stopped keeping bytes at the limit; `size` still counts them all.
-        if upload is not None and upload.size > settings.IMPORT_MAX_BYTES:
+        if upload is None:
+            if self.file_required:
+                raise forms.ValidationError("Choose the contact list to upload.")
+            return None
+        if upload.size > settings.IMPORT_MAX_BYTES:
             raise forms.ValidationError(refusal.too_large(settings.IMPORT_MAX_BYTES))
+        try:
+            self.head = upload_inspect(uploaded_file=upload)
+        except UploadRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return upload
 
     def error_text(self) -> str:

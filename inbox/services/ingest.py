@@ -179,7 +179,8 @@ def message_preview(message: IncomingMessage) -> str:
 # (recipient, sent_at) index. Only the first reply counts for the message and its campaign.
 # The quoted message must have left from the number the reply came to: a person can only quote
 # what that chat holds, and a delivery signed with one account's own secret must not count
-# replies for another account's campaign by naming its wamids.
+# replies for another account's campaign by naming its wamids. The conversation takes the name
+# the campaign's list gave the person, which the marketer knows them by.
 _ATTRIBUTE_SQL = f"""
 WITH d AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(phones)s::bigint[], %(recipients)s::text[],
@@ -199,7 +200,17 @@ target AS (
 linked AS (
     UPDATE inbox_inboxmessage i SET campaign_message_id = t.message_id
     FROM target t WHERE i.id = t.id AND t.message_id IS NOT NULL
-    RETURNING i.id
+    RETURNING i.id, i.conversation_id, t.message_id, t.ts
+),
+named AS (
+    UPDATE inbox_conversation c SET list_name = n.name
+    FROM (SELECT DISTINCT ON (l.conversation_id) l.conversation_id, ct.name
+          FROM linked l
+          JOIN campaigns_message m ON m.id = l.message_id
+          JOIN campaigns_contact ct ON ct.id = m.contact_id
+          WHERE ct.name <> ''
+          ORDER BY l.conversation_id, l.ts DESC) n
+    WHERE c.id = n.conversation_id AND c.list_name <> n.name
 ),
 first_reply AS (
     UPDATE campaigns_message m SET replied_at = f.ts

@@ -182,3 +182,21 @@ def test_inbox_reply_statuses_move_forward_and_record_failures():
     failing.refresh_from_db()
     assert sent.status == "read"
     assert (failing.status, failing.error_code) == ("failed", 131047)
+
+
+def test_a_reply_gives_the_conversation_the_name_from_the_campaigns_list(phone):
+    sent = _sent(phone, ago=timedelta(minutes=5), wamid="wamid.named")
+    sent.contact.name = "Fatima Al Mansoori"
+    sent.contact.save(update_fields=["name"])
+
+    messages_ingest(messages=[_incoming(phone, "wamid.in.named", name="fati 🌸")])
+
+    conversation = Conversation.objects.get()
+    assert (conversation.list_name, conversation.contact_name) == ("Fatima Al Mansoori", "fati 🌸")
+    assert conversation.display_name == "Fatima Al Mansoori"
+
+
+def test_a_message_answering_no_campaign_keeps_the_whatsapp_name(phone):
+    messages_ingest(messages=[_incoming(phone, "wamid.in.unnamed", name="Omar")])
+
+    assert Conversation.objects.get().display_name == "Omar"

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -154,6 +155,62 @@ def test_reply_shows_the_campaign_it_answers(marketer_client):
     html = marketer_client.get(f"/inbox/{reply.conversation_id}/").content.decode()
 
     assert f'href="/campaigns/{campaign.pk}/">Eid sale</a> (eid_offer)' in html
+
+
+def test_the_list_and_thread_name_the_person_as_the_campaigns_list_does(marketer_client):
+    conversation = ConversationFactory(contact_name="fati 🌸", list_name="Fatima Al Mansoori")
+
+    listing = marketer_client.get("/inbox/").content.decode()
+    thread = marketer_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    found = marketer_client.get("/inbox/", {"q": "mansoori"}).content.decode()
+
+    assert _names(listing) == ["Fatima Al Mansoori"]
+    assert _names(found) == ["Fatima Al Mansoori"]
+    assert "Fatima Al Mansoori" in thread and "on WhatsApp “fati 🌸”" in thread
+
+
+def test_a_reply_quotes_the_campaign_message_as_it_was_sent(marketer_client):
+    template = TemplateFactory(
+        name="eid_offer",
+        components=[
+            {"type": "HEADER", "format": "TEXT", "text": "Eid {{1}}"},
+            {"type": "BODY", "text": "Hi {{1}}, {{2}} off today."},
+            {"type": "FOOTER", "text": "Reply STOP to opt out"},
+        ],
+    )
+    texts = [{"type": "text", "text": value} for value in ("Mubarak", "Ana", "30%")]
+    body = {
+        "template": {
+            "name": "eid_offer",
+            "components": [
+                {"type": "header", "parameters": texts[:1]},
+                {"type": "body", "parameters": texts[1:]},
+            ],
+        }
+    }
+    sent = MessageFactory(template=template, request_body=json.dumps(body))
+    reply = InboxMessageFactory(body="Still on?", campaign_message=sent)
+
+    html = marketer_client.get(f"/inbox/{reply.conversation_id}/").content.decode()
+    quote = html.split('<blockquote class="quoted"')[1].split("</blockquote>")[0]
+
+    assert "Eid Mubarak" in quote
+    assert "Hi Ana, 30% off today." in quote
+    assert "{{" not in quote
+
+
+@pytest.mark.parametrize("text", ["", "   \n  "])
+def test_an_empty_reply_says_so_and_sends_nothing(marketer_client, text):
+    conversation = ConversationFactory(last_inbound_at=timezone.now())
+    response = marketer_client.post(
+        f"/inbox/{conversation.pk}/reply/",
+        {"text": text},
+        headers={"HX-Request": "true", "HX-Target": "conversation"},
+    )
+
+    html = response.content.decode()
+    assert 'id="reply-error"' in html and "Write a message before sending." in html
+    assert not InboxMessage.objects.exists()
 
 
 def test_conversation_query_count_does_not_grow_with_messages(

@@ -1,18 +1,18 @@
-// Drag a template row to reorder; the numbers are renumbered in the new order and saved with
+// Drag a template to reorder it; the numbers are renumbered in the new order and saved with
 // the form, exactly like typing them or using the arrows.
-document.querySelectorAll("fieldset[data-phone] tbody").forEach(function (body) {
+document.querySelectorAll("fieldset[data-phone] .template-choices").forEach(function (list) {
   var dragged = null;
-  body.querySelectorAll("tr[data-template]").forEach(function (row) {
-    row.draggable = true;
-    row.addEventListener("dragstart", function () { dragged = row; });
-    row.addEventListener("dragover", function (event) { event.preventDefault(); });
-    row.addEventListener("drop", function (event) {
+  list.querySelectorAll("li[data-template]").forEach(function (item) {
+    item.draggable = true;
+    item.addEventListener("dragstart", function () { dragged = item; });
+    item.addEventListener("dragover", function (event) { event.preventDefault(); });
+    item.addEventListener("drop", function (event) {
       event.preventDefault();
-      if (!dragged || dragged === row) { return; }
-      var after = row.compareDocumentPosition(dragged) & Node.DOCUMENT_POSITION_PRECEDING;
-      body.insertBefore(dragged, after ? row.nextSibling : row);
+      if (!dragged || dragged === item) { return; }
+      var after = item.compareDocumentPosition(dragged) & Node.DOCUMENT_POSITION_PRECEDING;
+      list.insertBefore(dragged, after ? item.nextSibling : item);
       var position = 0;
-      body.querySelectorAll("tr[data-template] input[type=number]").forEach(function (input) {
+      list.querySelectorAll("li[data-template] input.order").forEach(function (input) {
         if (input.value) { input.value = ++position; }
       });
     });

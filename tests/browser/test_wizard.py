@@ -1,5 +1,5 @@
-"""The campaign wizard end to end in Chromium: upload, columns, order templates, map, review,
-launch."""
+"""The campaign wizard end to end in Chromium: upload, confirm the columns, order templates, map,
+review, launch; and a list refused before any draft exists."""
 
 import pytest
 
@@ -48,6 +48,12 @@ def test_marketer_builds_and_launches_a_campaign(
     campaign = Campaign.objects.get(name="Browser spring")
     assert page.locator("#phone_column").input_value() == "Mobile"
     assert page.locator("#head-rows").inner_text().count("Ana") == 1
+    assert page.locator("#phone_region").input_value() == "AE"
+    assert page.locator("#confirm-columns").is_visible()
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DRAFT
+    screenshot(page, "wizard-columns-confirm")
+    page.click("button:has-text('Import with these columns')")
+    page.wait_for_selector("#import-progress[data-status=importing]")
 
     import_run(campaign_id=campaign.pk)  # what the Celery worker does
     page.wait_for_selector("#import-report")  # the progress bar polls until the report shows
@@ -60,7 +66,7 @@ def test_marketer_builds_and_launches_a_campaign(
     block.locator(f"input[name=pos_{phone.pk}_{welcome.pk}]").fill("1")
     block.locator(f"input[name=pos_{phone.pk}_{spring.pk}]").fill("2")
     page.click(f"button[value='{phone.pk}:{spring.pk}:up']")  # saves, then moves spring first
-    page.wait_for_selector(f"tr[data-template='{spring.pk}'][data-position='1']")
+    page.wait_for_selector(f"li[data-template='{spring.pk}'][data-position='1']")
     screenshot(page, "wizard-senders")
     page.click("button:has-text('Save and map variables')")
     page.wait_for_url("**/setup/mapping/")
@@ -106,3 +112,29 @@ def test_cancel_asks_first_and_a_no_keeps_the_campaign_running(
     page.wait_for_selector("text=Cancelled")
     running.refresh_from_db()
     assert running.status == Campaign.Status.CANCELLED
+
+
+def test_continue_without_a_list_says_so_and_creates_no_draft(logged_in_page, live_server):
+    page = logged_in_page
+    page.goto(f"{live_server.url}/campaigns/new/")
+    page.fill("input[name=name]", "No list")
+    page.click("button:has-text('Continue')")
+
+    assert page.locator(".flash-error").inner_text() == "Choose the contact list to upload."
+    assert not Campaign.objects.exists()
+
+
+def test_a_picture_renamed_csv_is_refused_with_a_sentence(
+    logged_in_page, live_server, tmp_path, screenshot
+):
+    page = logged_in_page
+    picture = tmp_path / "contacts.csv"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    page.goto(f"{live_server.url}/campaigns/new/")
+    page.fill("input[name=name]", "Picture")
+    page.set_input_files("input[name=file]", str(picture))
+    page.click("button:has-text('Continue')")
+
+    assert "This file is not a contact list" in page.locator(".flash-error").inner_text()
+    assert not Campaign.objects.exists()
+    screenshot(page, "wizard-refused-file")

@@ -354,6 +354,34 @@ def _button_component(index: int, slots: list[Slot], values: dict[str, str]) -> 
     return {"type": "button", "sub_type": sub_type, "index": str(index), "parameters": parameters}
 
 
+def payload_values(payload: Mapping, slots: list[Slot]) -> dict[str, str]:
+    """The values a sent body carries, by slot key: `build_template_payload` read backwards,
+    so a page can show a message exactly as it went out."""
+    parts = (payload.get("template") or {}).get("components") or []
+    values: dict[str, str] = {}
+    for part in parts:
+        kind, parameters = part.get("type"), part.get("parameters") or []
+        if kind == "button":
+            index = int(part.get("index") or 0)
+            group = [s for s in slots if s.component == "button" and s.button_index == index]
+        else:
+            group = [s for s in slots if s.component == kind]
+        for slot, parameter in zip(group, parameters, strict=False):
+            values[slot.key] = _parameter_value(slot, parameter)
+        if group and group[0].kind == "location" and parameters:
+            place = parameters[0].get("location") or {}
+            values.update({s.key: str(place.get(s.name, "")) for s in group})
+    return values
+
+
+def _parameter_value(slot: Slot, parameter: Mapping) -> str:
+    if slot.kind in MEDIA_KINDS.values():
+        return str((parameter.get(slot.kind) or {}).get("link", ""))
+    if parameter.get("type") == "coupon_code":
+        return str(parameter.get("coupon_code", ""))
+    return str(parameter.get("text", ""))
+
+
 def encode_payload(payload: dict) -> bytes:
     """The bytes stored on the Message and sent, unchanged, by every retry."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()

@@ -20,6 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--phone-column", default="", help="Guessed from the header if omitted")
         parser.add_argument("--name-column", default="")
+        parser.add_argument(
+            "--region",
+            default="",
+            help="Region of numbers without a country code (AE, GB); default DEFAULT_PHONE_REGION",
+        )
 
     def handle(self, *args, **options):
         campaign = Campaign.objects.filter(pk=options["campaign"]).first()
@@ -36,6 +41,7 @@ class Command(BaseCommand):
                     uploaded_file=File(handle, name=path.name),
                     phone_column=options["phone_column"],
                     name_column=options["name_column"],
+                    phone_region=options["region"],
                     queue=False,
                 )
         except ImportFileError as exc:

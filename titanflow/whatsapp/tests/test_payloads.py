@@ -12,6 +12,7 @@ from titanflow.whatsapp.payloads import (
     highlight_preview,
     missing_slots,
     parse_slots,
+    payload_values,
     render_preview,
     resolve_values,
 )
@@ -224,6 +225,63 @@ def test_buttons_are_indexed_among_all_buttons():
             "parameters": [{"type": "coupon_code", "coupon_code": "SAVE10"}],
         },
     ]
+
+
+MEDIA_AND_LOCATION = [
+    [{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Hi {{1}}"}],
+    [{"type": "HEADER", "format": "LOCATION"}, {"type": "BODY", "text": "See you"}],
+]
+
+
+@pytest.mark.parametrize(
+    ("components", "values", "parameter_format"),
+    [
+        (SPRING_SALE, {"header.1": "Ana", "body.1": "Ana", "body.2": "25%"}, "POSITIONAL"),
+        (
+            NAMED,
+            {
+                "header.first_name": "Bo",
+                "body.first_name": "Bo",
+                "body.order_id": "A-7",
+                "body.day": "now",
+            },
+            "NAMED",
+        ),
+        (
+            BUTTONS,
+            {"body.1": "Ana", "button.1.1": "abc-123", "button.2.code": "SAVE10"},
+            "POSITIONAL",
+        ),
+        (
+            MEDIA_AND_LOCATION[0],
+            {"header.media": "https://cdn.example/a.png", "body.1": "Cy"},
+            "POSITIONAL",
+        ),
+        (
+            MEDIA_AND_LOCATION[1],
+            {
+                "header.location.latitude": "25.2",
+                "header.location.longitude": "55.3",
+                "header.location.name": "Dubai Mall",
+                "header.location.address": "Downtown",
+            },
+            "POSITIONAL",
+        ),
+    ],
+)
+def test_a_sent_payload_gives_back_the_values_it_was_built_from(
+    components, values, parameter_format
+):
+    slots = parse_slots(components, parameter_format)
+    payload = build(components, values, parameter_format=parameter_format)
+
+    sent = json.loads(encode_payload(payload))
+
+    assert payload_values(sent, slots) == values
+
+
+def test_a_payload_without_components_gives_no_values():
+    assert payload_values({}, parse_slots(SPRING_SALE)) == {}
 
 
 def test_template_without_variables_sends_no_components():
