@@ -50,7 +50,7 @@ def test_the_rate_recovers_gradually_after_the_back_off():
     pacer.slow_down(backoff_s=0.01)
     redis = engine_redis.client()
     key = engine_redis.bucket_key("P4")
-    redis.hset(key, mapping={"ts": float(redis.hget(key, "ts")) - 3, "until": 0})
+    redis.hset(key, mapping={"ts": float(redis.hget(key, "ts")) - 1, "until": 0})
 
     rate = pacer.take(1).rate
 
