@@ -12,6 +12,7 @@ from campaigns.engine.slice import sender_run_slice
 from campaigns.engine.staging import campaign_stage, phone_number_id, world_dict
 from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
 from campaigns.services.lifecycle import campaign_launch, campaign_pause, campaign_resume
+from campaigns.tests.engine_setup import engine_test_setup
 from templates_app.models import MessageTemplate
 from titanflow.simulator.testing import start_simulator
 
@@ -20,16 +21,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def engine_settings(settings, monkeypatch):
-    settings.ENGINE_SLICE_SECONDS = 0.5
-    settings.ENGINE_SLICE_MAX_SECONDS = 0.5  # each slice ends on time: tests count slices
-    settings.ENGINE_FLUSH_SECONDS = 0.2
-    settings.ENGINE_READ_TIMEOUT_SECONDS = 1.0
-    settings.ENGINE_AMBIGUOUS_GRACE_SECONDS = 60
-    redis = engine_redis.client()
-    for key in redis.scan_iter("tf:*"):
-        redis.delete(key)
     queued = []
-    monkeypatch.setattr(dispatch, "_send", lambda *args: queued.append(args))
+    engine_test_setup(settings, monkeypatch, on_queue=lambda *args: queued.append(args))
+    settings.ENGINE_AMBIGUOUS_GRACE_SECONDS = 60
     return queued
 
 

@@ -8,8 +8,6 @@ import redis
 from django.utils import timezone
 
 from campaigns.counters import campaign_counters, campaign_truth
-from campaigns.engine import dispatch
-from campaigns.engine import redis as engine_redis
 from campaigns.engine.batch import Batch
 from campaigns.engine.claims import claims_reap, claims_release, contacts_arm, contacts_claim
 from campaigns.engine.pacing import Pacer
@@ -28,6 +26,7 @@ from campaigns.services.lifecycle import (
 )
 from campaigns.services.optouts import optout_record
 from campaigns.services.senders import senders_templates_changed
+from campaigns.tests.engine_setup import engine_test_setup
 from templates_app.models import MessageTemplate
 from tests.factories import MessageFactory
 from titanflow.simulator.testing import start_simulator
@@ -37,15 +36,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def engine_settings(settings, monkeypatch):
-    settings.ENGINE_SLICE_SECONDS = 0.5
-    settings.ENGINE_SLICE_MAX_SECONDS = 0.5  # each slice ends on time: tests count slices
-    settings.ENGINE_FLUSH_SECONDS = 0.2
-    settings.ENGINE_READ_TIMEOUT_SECONDS = 1.0
+    engine_test_setup(settings, monkeypatch)
     settings.ENGINE_SPAM_THRESHOLD = 3
-    client = engine_redis.client()
-    for key in client.scan_iter("tf:*"):
-        client.delete(key)
-    monkeypatch.setattr(dispatch, "_send", lambda *args: None)
     return settings
 
 

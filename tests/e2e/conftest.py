@@ -1,14 +1,13 @@
 """End-to-end harness: the in-process Meta simulator posting signed webhooks to a live server,
 and a real Celery worker process on the test database and this run's Redis."""
 
-import time
-
 import pytest
 from django.conf import settings
 
 from campaigns.engine import processes
 from campaigns.engine import redis as engine_redis
 from campaigns.engine.staging import campaign_stage, world_dict
+from tests.e2e.stack import wait_until  # noqa: F401 (the e2e modules' one waiting helper)
 from titanflow.simulator.testing import start_simulator
 
 NUMBERS = 3
@@ -72,13 +71,3 @@ def staged(marketer):
         )
 
     return stage
-
-
-def wait_until(predicate, *, timeout: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

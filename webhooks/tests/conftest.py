@@ -1,8 +1,10 @@
 import pytest
 
+from tests.factories import AccountFactory, PhoneFactory
 from webhooks import kick
 from webhooks.secrets import clear_secret_cache
 from webhooks.tasks import process_pending
+from webhooks.tests import deliveries as d
 from webhooks.tests.deliveries import encode, signed_headers
 
 SECRET = "test-app-secret"
@@ -39,3 +41,12 @@ def enqueued(monkeypatch):
     kick._client(kick.settings.REDIS_URL).delete(kick.KICK_KEY)
     kick.kick_window_reset()
     return calls
+
+
+@pytest.fixture
+def phone():
+    """The number the recorded deliveries in deliveries.py are addressed to."""
+    account = AccountFactory(waba_id=d.WABA_ID)
+    return PhoneFactory(
+        account=account, phone_number_id=d.PHONE_NUMBER_ID, display_phone_number="+1 555 000 0001"
+    )

@@ -13,7 +13,6 @@ import random
 import re
 
 import pytest
-from django.utils import timezone
 
 from campaigns.models import Campaign, Contact, Message
 from tests.factories import (
@@ -27,6 +26,7 @@ from tests.factories import (
 from webhooks.models import WebhookEvent
 from webhooks.processor import deliveries_process
 from webhooks.tests import deliveries as d
+from webhooks.tests.records import messages_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -170,26 +170,7 @@ def _body(entries: list, good_wamid: str) -> bytes:
 
 def _good_messages(count: int) -> list[Message]:
     campaign = CampaignFactory(status=Campaign.Status.RUNNING)
-    phone = PhoneFactory()
-    template = TemplateFactory(account=phone.account)
-    contacts = Contact.objects.bulk_create(
-        Contact(campaign=campaign, phone=f"+4470{n:08d}", state=Contact.State.SENT)
-        for n in range(count)
-    )
-    now = timezone.now()
-    return Message.objects.bulk_create(
-        Message(
-            campaign=campaign,
-            contact=contact,
-            phone=phone,
-            template=template,
-            recipient=contact.phone,
-            wamid=f"wamid.GOOD{n}",
-            request_body="{}",
-            sent_at=now,
-        )
-        for n, contact in enumerate(contacts)
-    )
+    return messages_sent(campaign, PhoneFactory(), count, wamid_prefix="wamid.GOOD", dial="+4470")
 
 
 def _fuzz(shapes: dict[str, dict]) -> None:

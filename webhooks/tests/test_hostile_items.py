@@ -6,25 +6,15 @@ from campaigns.models import Campaign, Contact, Message, OptOut
 from inbox.models import InboxMessage
 from templates_app.models import WhatsAppAccount
 from tests.factories import (
-    AccountFactory,
     CampaignFactory,
     ContactFactory,
     MessageFactory,
-    PhoneFactory,
 )
 from webhooks.models import WebhookEvent
 from webhooks.processor import deliveries_process
 from webhooks.tests import deliveries as d
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def phone():
-    account = AccountFactory(waba_id=d.WABA_ID)
-    return PhoneFactory(
-        account=account, phone_number_id=d.PHONE_NUMBER_ID, display_phone_number="+1 555 000 0001"
-    )
 
 
 @pytest.fixture

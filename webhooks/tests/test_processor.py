@@ -6,27 +6,18 @@ from inbox.models import Conversation, InboxMessage
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.signals import template_status_changed
 from tests.factories import (
-    AccountFactory,
     CampaignFactory,
     ContactFactory,
     MessageFactory,
-    PhoneFactory,
     SenderFactory,
     TemplateFactory,
 )
 from webhooks.models import PendingStatus, WebhookEvent
 from webhooks.processor import deliveries_process
 from webhooks.tests import deliveries as d
+from webhooks.tests.records import messages_sent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def phone():
-    account = AccountFactory(waba_id=d.WABA_ID)
-    return PhoneFactory(
-        account=account, phone_number_id=d.PHONE_NUMBER_ID, display_phone_number="+1 555 000 0001"
-    )
 
 
 @pytest.fixture
@@ -53,28 +44,6 @@ def _messages(campaign, phone, count, *, prefix="wamid.M"):
     return messages
 
 
-def _bulk_messages(campaign, phone, count):
-    template = TemplateFactory(account=phone.account)
-    contacts = Contact.objects.bulk_create(
-        Contact(campaign=campaign, phone=f"+9715{n:08d}", state=Contact.State.SENT)
-        for n in range(count)
-    )
-    now = timezone.now()
-    return Message.objects.bulk_create(
-        Message(
-            campaign=campaign,
-            contact=contact,
-            phone=phone,
-            template=template,
-            recipient=contact.phone,
-            wamid=f"wamid.BULK{contact.pk}",
-            request_body="{}",
-            sent_at=now,
-        )
-        for contact in contacts
-    )
-
-
 @pytest.fixture
 def deliver(post_delivery):
     def deliver(*deliveries):
@@ -98,7 +67,7 @@ def test_statuses_move_messages_and_campaign_counters(deliver, campaign, phone):
 
 
 def test_a_thousand_statuses_in_one_delivery(deliver, campaign, phone):
-    messages = _bulk_messages(campaign, phone, 1000)
+    messages = messages_sent(campaign, phone, 1000, wamid_prefix="wamid.BULK")
     delivery = d.statuses(*[d.status(m.wamid, "delivered") for m in messages])
     result = deliver(delivery)
     assert result.statuses == 1000 and result.statuses_moved == 1000
