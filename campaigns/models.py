@@ -103,6 +103,18 @@ class Campaign(models.Model):
     def is_editable(self) -> bool:
         return self.status in self.EDITABLE
 
+    @property
+    def to_send(self) -> int:
+        """Contacts the campaign will try: skipped rows were never work."""
+        return max(0, self.total_count - self.skipped_count)
+
+    @property
+    def progress(self) -> float:
+        """Share of the contacts to send that reached an end (sent or failed), 0-100."""
+        if not self.to_send:
+            return 0.0
+        return min(100.0, 100 * (self.sent_count + self.failed_count) / self.to_send)
+
 
 class CampaignSender(models.Model):
     class State(models.TextChoices):

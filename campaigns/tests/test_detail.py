@@ -51,7 +51,8 @@ def test_funnel_shows_every_counter(marketer_client):
     assert _stat(html, "failed") == "20"
     assert _stat(html, "skipped") == "80"
     assert "Delivered · 75.0%" in html
-    assert "50% done" in html
+    # 420 of the 920 rows to send (80 skipped rows are no work).
+    assert "45.7% done · 400 sent, 20 failed of 920 to send (80 of 1,000 rows skipped)" in html
 
 
 def test_running_campaign_polls_and_finished_one_stops(marketer_client):
