@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
 from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from campaigns.services.failure_report import campaign_failures
 from campaigns.services.senders import senders_rebind
 from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
 from templates_app.models import MessageTemplate
@@ -387,17 +388,25 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         },
         "contacts": {state: states.get(state, 0) for state in Contact.State.values},
         "senders": _sender_stats(campaign),
-        "failures": _failure_stats(campaign),
+        "failures": [group.as_dict() for group in campaign_failures(campaign_id=campaign.pk)],
     }
 
 
+# A contact sent again with another template has several messages; its latest is its result, so
+# per-number "sent" sums to the campaign's sent counter.
+_SENT_BY_PHONE_SQL = """
+SELECT lm.phone_id, count(*) FROM campaigns_contact c
+JOIN LATERAL (SELECT m.phone_id FROM campaigns_message m WHERE m.contact_id = c.id
+              ORDER BY m.id DESC LIMIT 1) lm ON true
+WHERE c.campaign_id = %s AND c.state = 'sent'
+GROUP BY lm.phone_id
+"""
+
+
 def _sender_stats(campaign: Campaign) -> list[dict]:
-    by_phone = dict(
-        Message.objects.filter(campaign=campaign)
-        .values_list("phone_id")
-        .annotate(n=Count("id"))
-        .order_by("phone_id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_SENT_BY_PHONE_SQL, [campaign.pk])
+        by_phone = dict(cursor.fetchall())
     delivered = dict(
         Message.objects.filter(campaign=campaign, status__in=["delivered", "read"])
         .values_list("phone_id")
@@ -420,23 +429,6 @@ def _sender_stats(campaign: Campaign) -> list[dict]:
         }
         for sender in senders
     ]
-
-
-def _failure_stats(campaign: Campaign) -> list[dict]:
-    rows = (
-        Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
-        .values("last_error_code")
-        .annotate(count=Count("id"), example=_any_error())
-        .order_by("-count", "last_error_code")
-    )
-    return [
-        {"code": row["last_error_code"], "count": row["count"], "reason": row["example"] or ""}
-        for row in rows
-    ]
-
-
-def _any_error():
-    return Max("last_error", filter=~Q(last_error=""))
 
 
 def _kick_on_commit(campaign_id: int) -> None:

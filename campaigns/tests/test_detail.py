@@ -133,6 +133,22 @@ def test_failures_are_grouped_by_code_with_plain_language(marketer_client):
     assert "stopped marketing messages" in table
 
 
+def test_a_missing_value_and_a_refusal_read_as_different_kinds(marketer_client):
+    campaign = CampaignFactory(status=Campaign.Status.COMPLETED)
+    missing = "No value for body.2: this row cannot fill any template (spring_sale)."
+    ContactFactory(campaign=campaign, state=Contact.State.FAILED, last_error=missing)
+
+    html = marketer_client.get(_url(campaign)).content.decode()
+
+    table = html[html.index('id="failures"') :]
+    start = table.index('data-cause="missing_value"')
+    row = table[start : table.index("</tr>", start)]
+    assert "Never reached Meta" in row
+    assert "No value for body.2" in row
+    assert "could not be reached" not in row
+    assert "Meta said" not in row
+
+
 def test_buttons_follow_the_status(marketer_client):
     def buttons(**fields) -> list[str]:
         return _buttons(marketer_client.get(_url(CampaignFactory(**fields))))

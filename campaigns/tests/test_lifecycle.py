@@ -266,12 +266,20 @@ def test_stats_report_counters_senders_and_failures_by_code():
         2, campaign=campaign, state="failed", last_error_code=131049, last_error="limit"
     )
     ContactFactory(campaign=campaign, state="failed", last_error_code=131026, last_error="gone")
-    MessageFactory(contact__campaign=campaign, phone=sender.phone, status="delivered")
+    MessageFactory(
+        contact__campaign=campaign, contact__state="sent", phone=sender.phone, status="delivered"
+    )
 
     stats = campaign_stats(campaign=campaign)
 
     assert stats["contacts"]["failed"] == 3
-    assert stats["failures"][0] == {"code": 131049, "count": 2, "reason": "limit"}
+    first = stats["failures"][0]
+    assert (first["kind"], first["code"], first["count"], first["meta_said"]) == (
+        "refused",
+        131049,
+        2,
+        "limit",
+    )
     assert stats["senders"][0]["phone_number_id"] == sender.phone.phone_number_id
     assert stats["senders"][0]["sent"] == 1
     assert stats["senders"][0]["delivered"] == 1

@@ -4,7 +4,7 @@ import csv
 from datetime import timedelta
 from itertools import groupby
 
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.db.models.functions import Trunc
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from campaigns.importing.export import spreadsheet_safe
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services import lifecycle
-from titanflow.whatsapp.errors import classify
+from campaigns.services.failure_report import campaign_failures
 
 # The page offers what the lifecycle would accept; the lifecycle still has the last word.
 CONTROLS = {
@@ -62,18 +62,8 @@ def _live_context(campaign: Campaign) -> dict:
         "live": campaign.status in Campaign.IN_PROGRESS,
         "can": {name: campaign.status in states for name, states in CONTROLS.items()},
         "senders": senders,
-        "failures": _failures_by_code(campaign),
+        "failures": campaign_failures(campaign_id=campaign.pk),
     }
-
-
-def _failures_by_code(campaign: Campaign) -> list[dict]:
-    rows = (
-        Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
-        .values("last_error_code")
-        .annotate(contacts=Count("id"), example=Max("last_error"))
-        .order_by("-contacts", "last_error_code")
-    )
-    return [{**row, "info": classify(row["last_error_code"])} for row in rows]
 
 
 def _rate_context(campaign: Campaign) -> dict:
