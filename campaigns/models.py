@@ -335,3 +335,47 @@ class OptOut(models.Model):
 
     def __str__(self):
         return self.phone
+
+
+class CampaignEvent(models.Model):
+    """One entry of a campaign's timeline: what happened, when, why and who did it."""
+
+    class Kind(models.TextChoices):
+        LAUNCHED = "launched"
+        SCHEDULED = "scheduled"
+        PAUSED = "paused"
+        RESUMED = "resumed"
+        CANCELLED = "cancelled"
+        COMPLETED = "completed"
+        RETRIED = "retried"
+        TEMPLATE_PAUSED = "template_paused", "Template paused"
+        TEMPLATE_DISABLED = "template_disabled", "Template disabled"
+        TEMPLATE_APPROVED = "template_approved", "Template approved"
+        SENDER_STOPPED = "sender_stopped", "Number stopped"
+        PORTFOLIO_HOLD = "portfolio_hold", "Portfolio limit hold"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    text = models.TextField(help_text="What happened and why, for the marketer.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who did it; empty when TitanFlow or Meta did.",
+    )
+    code = models.IntegerField(null=True, blank=True, help_text="Meta's error code, if any.")
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    phone = models.ForeignKey(
+        PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "at"], name="campaign_event_at")]
+
+    def __str__(self):
+        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"

@@ -16,6 +16,7 @@ from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
 from campaigns.services.failure_report import campaign_failures
 from campaigns.services.senders import senders_rebind
+from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
 from templates_app.models import MessageTemplate
 from titanflow.whatsapp.errors import CATALOGUE, Scope
@@ -60,6 +61,18 @@ def campaign_launch(
         if not moved:
             raise CampaignStateError("This campaign was already launched.")
         senders_rebind(campaign_ids=[campaign.pk])
+        if scheduled:
+            when = timezone.localtime(scheduled_at)
+            event_record(
+                campaign_id=campaign.pk,
+                kind="scheduled",
+                text=f"Scheduled to start at {when:%Y-%m-%d %H:%M %Z}{_by(user)}.",
+                user=user,
+            )
+        else:
+            event_record(
+                campaign_id=campaign.pk, kind="launched", text=f"Launched{_by(user)}.", user=user
+            )
         if scheduled:
             transaction.on_commit(
                 lambda: campaign_scheduled.send(sender=Campaign, when=scheduled_at)
@@ -140,6 +153,10 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", user=None) -> Campai
         status=Campaign.Status.PAUSED, pause_reason=reason, updated_at=timezone.now()
     )
     _engine_on_commit()
+    if moved:
+        why = f": {reason}" if reason else ""
+        text = f"Paused{_by(user)}{why}" if user else f"Paused by TitanFlow{why}"
+        event_record(campaign_id=campaign.pk, kind="paused", text=text, user=user)
     if not moved:
         campaign.refresh_from_db()
         raise CampaignStateError(
@@ -168,6 +185,9 @@ def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
                 "fix the templates or numbers, then resume."
             )
         waiting = locked.launched_at is None and locked.scheduled_at and locked.scheduled_at > now
+        event_record(
+            campaign_id=campaign.pk, kind="resumed", text=f"Resumed{_by(user)}.", user=user
+        )
         status = Campaign.Status.SCHEDULED if waiting else Campaign.Status.RUNNING
         Campaign.objects.filter(pk=campaign.pk).update(
             status=status,
@@ -203,6 +223,10 @@ def campaign_cancel(*, campaign: Campaign, user=None) -> Campaign:
         status=Campaign.Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
     )
     _engine_on_commit()
+    if moved:
+        event_record(
+            campaign_id=campaign.pk, kind="cancelled", text=f"Cancelled{_by(user)}.", user=user
+        )
     if not moved:
         campaign.refresh_from_db()
         raise CampaignStateError(
@@ -271,6 +295,13 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
             },
         )
         left = _failures_left(locked)
+        event_record(
+            campaign_id=locked.pk,
+            kind="retried",
+            text=f"{len(queued)} failed contacts queued again{_by(user)}; "
+            f"{sum(left.values())} left failed.",
+            user=user,
+        )
         if queued and locked.status == Campaign.Status.COMPLETED:
             Campaign.objects.filter(pk=locked.pk).update(
                 status=Campaign.Status.RUNNING, completed_at=None
@@ -382,6 +413,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "id": campaign.pk,
         "status": campaign.status,
         "pause_reason": campaign.pause_reason,
+        "progress": round(campaign.progress, 3),
         "counters": {
             field: getattr(campaign, f"{field}_count")
             for field in ("total", "skipped", "sent", "delivered", "read", "replied", "failed")
@@ -429,6 +461,10 @@ def _sender_stats(campaign: Campaign) -> list[dict]:
         }
         for sender in senders
     ]
+
+
+def _by(user) -> str:
+    return f" by {user.get_username()}" if user is not None and user.is_authenticated else ""
 
 
 def _kick_on_commit(campaign_id: int) -> None:

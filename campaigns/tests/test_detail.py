@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignSender, Contact
+from campaigns.services.timeline import Entry, events_record
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -73,10 +74,17 @@ def test_polling_fragment_query_count_is_fixed(marketer_client, django_assert_nu
     for _ in range(3):
         SenderFactory(campaign=campaign)
     ContactFactory.create_batch(4, campaign=campaign, state=Contact.State.FAILED)
+    for template in TemplateFactory.create_batch(2):
+        ContactFactory(
+            campaign=campaign, state="failed", last_error_code=132000, payload_template=template
+        )
+    events_record(entries=[Entry(campaign.pk, "launched", "Launched.") for _ in range(5)])
     marketer_client.get("/")
 
-    with django_assert_num_queries(6):
-        marketer_client.get(_url(campaign), headers=LIVE_FRAGMENT)
+    # Two failing templates and five entries cost one query each for their names and the list.
+    with django_assert_num_queries(8):
+        response = marketer_client.get(_url(campaign), headers=LIVE_FRAGMENT)
+    assert response.content.decode().count('data-kind="launched"') == 5
 
 
 def test_page_query_count_is_fixed(marketer_client, django_assert_num_queries):
@@ -85,7 +93,7 @@ def test_page_query_count_is_fixed(marketer_client, django_assert_num_queries):
         MessageFactory(contact__campaign=campaign, phone=SenderFactory(campaign=campaign).phone)
     marketer_client.get("/")
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = marketer_client.get(_url(campaign))
     assert response.status_code == 200
 
