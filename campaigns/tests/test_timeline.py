@@ -105,3 +105,22 @@ def test_the_page_and_the_api_show_the_timeline(marketer, marketer_client):
     assert "Checking the offer" in timeline
     assert [e["kind"] for e in api["results"]] == ["launched", "paused"]
     assert api["results"][1]["actor"] == marketer.username
+
+
+def test_a_scheduled_campaign_notes_its_schedule_and_its_start(marketer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.engine.watch import campaigns_start_due
+
+    campaign, _, _ = _ready_campaign()
+    campaign_launch(
+        campaign=campaign, user=marketer, scheduled_at=timezone.now() + timedelta(hours=1)
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(scheduled_at=timezone.now())
+
+    assert campaigns_start_due() == [campaign.pk]
+
+    assert _kinds(campaign) == ["scheduled", "launched"]
+    assert campaign.events.get(kind="launched").text == "Launched at its scheduled time."
