@@ -209,3 +209,16 @@ def test_the_schema_and_the_docs_open_with_the_session(marketer_client):
     anonymous = Client()
     assert anonymous.get("/api/docs/").status_code == 302
     assert anonymous.get("/api/schema/").status_code in (401, 403)
+
+
+def test_the_docs_page_pins_its_queries(marketer_client, django_assert_num_queries):
+    marketer_client.get("/api/docs/")
+
+    with django_assert_num_queries(3):  # session, user, groups
+        assert marketer_client.get("/api/docs/").status_code == 200
+
+
+def test_a_user_without_a_role_gets_no_docs(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user(username="nobody"))
+
+    assert client.get("/api/docs/").status_code == 403
