@@ -73,6 +73,10 @@ class CampaignSerializer(serializers.ModelSerializer):
                 ("mapping", "api-campaign-mapping"),
                 ("preview", "api-campaign-preview"),
                 ("launch", "api-campaign-launch"),
+                ("stats", "api-campaign-stats"),
+                ("timeline", "api-campaign-timeline"),
+                ("recipients", "api-campaign-recipients"),
+                ("results_csv", "api-campaign-results-csv"),
             )
         }
 
