@@ -19,7 +19,7 @@ from campaigns.services.senders import senders_rebind
 from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
 from templates_app.models import MessageTemplate
-from titanflow.whatsapp.errors import CATALOGUE, Scope
+from titanflow.whatsapp.errors import CATALOGUE, Scope, classify
 
 
 class CampaignStateError(Exception):
@@ -261,13 +261,24 @@ _RETRY_SQL = """
 """
 
 
-def _retryable_codes() -> list[int]:
+_NO_TEMPLATE_NOW = "no template of this campaign is approved right now"
+
+
+def _retryable_codes(*, templates_usable: bool) -> list[int]:
     final = (Scope.RECIPIENT, Scope.PAYLOAD)
+    if not templates_usable:  # a template refusal would only come back
+        final = (*final, Scope.TEMPLATE)
     return [
         code
         for code, info in CATALOGUE.items()
         if (info.scope not in final or code == 131056) and code not in _NOT_RETRYABLE
     ]
+
+
+def _templates_usable(campaign: Campaign) -> bool:
+    return SenderTemplate.objects.filter(
+        sender__campaign=campaign, template__in=MessageTemplate.objects.sendable()
+    ).exists()
 
 
 def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
@@ -282,6 +293,7 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
             )
         if not locked.contacts.filter(state=Contact.State.FAILED).exists():
             raise CampaignStateError("No contact of this campaign has failed.")
+        usable = _templates_usable(locked)
         queued = contacts_move(
             where=_RETRY_SQL,
             set_=(
@@ -290,11 +302,11 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
             ),
             params={
                 "campaign": locked.pk,
-                "retryable": _retryable_codes(),
+                "retryable": _retryable_codes(templates_usable=usable),
                 "known": list(CATALOGUE),
             },
         )
-        left = _failures_left(locked)
+        left = _failures_left(locked, usable=usable)
         event_record(
             campaign_id=locked.pk,
             kind="retried",
@@ -313,7 +325,7 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
     return RetryResult(queued=len(queued), left=left)
 
 
-def _failures_left(campaign: Campaign) -> dict[str, int]:
+def _failures_left(campaign: Campaign, *, usable: bool) -> dict[str, int]:
     rows = (
         Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
         .values_list("last_error_code")
@@ -323,6 +335,8 @@ def _failures_left(campaign: Campaign) -> dict[str, int]:
     left: dict[str, int] = {}
     for code, n, error in rows:
         why = _NOT_RETRYABLE.get(code) or (error or "failed").split(" Meta said:")[0]
+        if not usable and classify(code).scope == Scope.TEMPLATE:
+            why = _NO_TEMPLATE_NOW
         left[why] = left.get(why, 0) + n
     return left
 

@@ -283,3 +283,20 @@ def test_stats_report_counters_senders_and_failures_by_code():
     assert stats["senders"][0]["phone_number_id"] == sender.phone.phone_number_id
     assert stats["senders"][0]["sent"] == 1
     assert stats["senders"][0]["delivered"] == 1
+
+
+def test_retry_leaves_template_refusals_while_no_template_is_approved():
+    campaign, _, [template] = _ready_campaign(contacts=0)
+    failed = {"campaign": campaign, "state": "failed", "last_error_code": 132001}
+    ContactFactory.create_batch(2, last_error="Not approved (132001).", **failed)
+    Campaign.objects.filter(pk=campaign.pk).update(status="completed")
+    MessageTemplate.objects.filter(pk=template.pk).update(status=MessageTemplate.Status.PAUSED)
+
+    paused = campaign_retry_failed(campaign=campaign)
+
+    assert (paused.queued, paused.left) == (
+        0,
+        {"no template of this campaign is approved right now": 2},
+    )
+    MessageTemplate.objects.filter(pk=template.pk).update(status=MessageTemplate.Status.APPROVED)
+    assert campaign_retry_failed(campaign=campaign).queued == 2
