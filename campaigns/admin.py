@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from campaigns.counters import FIELDS
 from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
 from titanflow.admin import JSON_WITHOUT_NUL
 
@@ -40,6 +41,17 @@ class CampaignAdmin(admin.ModelAdmin):
     raw_id_fields = ["owner"]
     inlines = [CampaignSenderInline]
     date_hierarchy = "created_at"
+    # The status moves only through the lifecycle (which kicks or stops the engine) and the
+    # counters only through campaigns.counters; an edit here would make either one lie.
+    readonly_fields = [
+        "status",
+        "pause_reason",
+        *(f"{name}_count" for name in FIELDS),
+        "launched_at",
+        "completed_at",
+        "import_rows_done",
+        "import_rows_estimate",
+    ]
 
 
 @admin.register(CampaignSender)

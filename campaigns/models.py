@@ -113,6 +113,18 @@ class Campaign(models.Model):
         """The region national numbers of the list are read in."""
         return self.phone_region or settings.DEFAULT_PHONE_REGION
 
+    @property
+    def to_send(self) -> int:
+        """Contacts the campaign will try: skipped rows were never work."""
+        return max(0, self.total_count - self.skipped_count)
+
+    @property
+    def progress(self) -> float:
+        """Share of the contacts to send that reached an end (sent or failed), 0-100."""
+        if not self.to_send:
+            return 0.0
+        return min(100.0, 100 * (self.sent_count + self.failed_count) / self.to_send)
+
 
 class CampaignSender(models.Model):
     class State(models.TextChoices):
@@ -347,3 +359,47 @@ class OptOut(models.Model):
 
     def __str__(self):
         return self.phone
+
+
+class CampaignEvent(models.Model):
+    """One entry of a campaign's timeline: what happened, when, why and who did it."""
+
+    class Kind(models.TextChoices):
+        LAUNCHED = "launched"
+        SCHEDULED = "scheduled"
+        PAUSED = "paused"
+        RESUMED = "resumed"
+        CANCELLED = "cancelled"
+        COMPLETED = "completed"
+        RETRIED = "retried"
+        TEMPLATE_PAUSED = "template_paused", "Template paused"
+        TEMPLATE_DISABLED = "template_disabled", "Template disabled"
+        TEMPLATE_APPROVED = "template_approved", "Template approved"
+        SENDER_STOPPED = "sender_stopped", "Number stopped"
+        PORTFOLIO_HOLD = "portfolio_hold", "Portfolio limit hold"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    text = models.TextField(help_text="What happened and why, for the marketer.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who did it; empty when TitanFlow or Meta did.",
+    )
+    code = models.IntegerField(null=True, blank=True, help_text="Meta's error code, if any.")
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    phone = models.ForeignKey(
+        PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "at"], name="campaign_event_at")]
+
+    def __str__(self):
+        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"

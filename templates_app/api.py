@@ -117,6 +117,9 @@ class PhoneNumberSerializer(serializers.ModelSerializer):
 
 
 class PhoneNumberViewSet(viewsets.ReadOnlyModelViewSet):
+    """The sending numbers of every account: quality rating, status, throughput and the rate
+    TitanFlow sends at. Use `id` as `phone_id` when choosing a campaign's senders."""
+
     lookup_value_converter = "int"
     queryset = PhoneNumber.objects.select_related("account").order_by("id")
     serializer_class = PhoneNumberSerializer
@@ -170,6 +173,9 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 
 class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
+    """Message templates as last synced or reported by Meta, with their variable slots; only
+    approved ones can be sent. Use `id` in a sender's `template_ids`."""
+
     lookup_value_converter = "int"
     queryset = MessageTemplate.objects.order_by("name", "language", "id")
     serializer_class = TemplateSerializer

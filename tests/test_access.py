@@ -46,9 +46,13 @@ def _routes():
         yield route
 
 
+# Pages that live under /api/ for integrators to find, yet are pages behind the login.
+API_PAGES = ("/api/docs/",)
+
+
 def _app_routes(kind: str):
     for path in sorted({_concrete(route) for route in _routes()}):
-        if (kind == "api") == path.startswith("/api/"):
+        if (kind == "api") == (path.startswith("/api/") and path not in API_PAGES):
             yield path
 
 

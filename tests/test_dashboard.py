@@ -4,10 +4,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignSender, Message
+from campaigns.models import Campaign, CampaignSender, Contact, Message
 from tests.factories import (
     AccountFactory,
     CampaignFactory,
+    ContactFactory,
     MessageFactory,
     PhoneFactory,
     SenderFactory,
@@ -30,6 +31,8 @@ def test_today_counts_each_outcome_once(marketer_client):
     MessageFactory(status=Message.Status.READ, sent_at=now)
     MessageFactory(status=Message.Status.FAILED, sent_at=now, error_code=131026)
     MessageFactory(status=Message.Status.READ, sent_at=now - timedelta(days=2))
+    running = CampaignFactory(status=Campaign.Status.RUNNING)
+    ContactFactory.create_batch(2, campaign=running, state=Contact.State.FAILED)
 
     response = marketer_client.get("/")
 
@@ -37,7 +40,7 @@ def test_today_counts_each_outcome_once(marketer_client):
     assert _stat(response, "delivered") == "40.0%"
     assert _stat(response, "read") == "20.0%"
     assert _stat(response, "replied") == "1"
-    assert _stat(response, "failed") == "1"
+    assert _stat(response, "failed") == "2"
 
 
 def test_an_empty_day_shows_dashes_not_a_division_error(marketer_client):
@@ -76,8 +79,40 @@ def test_live_campaigns_show_progress_and_finished_ones_do_not(marketer_client):
     html = marketer_client.get("/").content.decode()
 
     assert "Ramadan offers" in html
-    assert "25% of 200" in html
+    assert "25.0% of 200" in html
     assert "Old news" not in html
+
+
+def test_progress_leaves_skipped_rows_out_and_never_rounds_a_start_to_zero(marketer_client):
+    CampaignFactory(
+        name="Launch day", status=Campaign.Status.RUNNING, total_count=5000, skipped_count=500
+    )
+    CampaignFactory(
+        name="First sends",
+        status=Campaign.Status.RUNNING,
+        total_count=5000,
+        sent_count=2,
+        failed_count=1,
+    )
+
+    html = marketer_client.get("/").content.decode()
+
+    assert "0% of 4,500" in html
+    assert "&lt;0.1% of 5,000" in html
+    assert "10%" not in html
+
+
+def test_dashboard_failed_is_the_sum_of_the_campaigns_failed(marketer_client):
+    live = CampaignFactory(status=Campaign.Status.RUNNING)
+    ContactFactory.create_batch(3, campaign=live, state=Contact.State.FAILED)
+    ended_long_ago = CampaignFactory(
+        status=Campaign.Status.COMPLETED, completed_at=timezone.now() - timedelta(days=3)
+    )
+    ContactFactory(campaign=ended_long_ago, state=Contact.State.FAILED)
+
+    response = marketer_client.get("/")
+
+    assert _stat(response, "failed") == "3"
 
 
 def test_polling_returns_only_the_running_fragment(marketer_client, django_assert_num_queries):
@@ -127,7 +162,7 @@ def test_dashboard_query_count_does_not_grow_with_data(marketer_client, django_a
     MessageFactory.create_batch(5)
     marketer_client.get("/")
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = marketer_client.get("/")
     assert response.status_code == 200
 

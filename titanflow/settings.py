@@ -345,7 +345,15 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "TitanFlow API",
     "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Build, launch and follow WhatsApp campaigns. Authenticate with the token from your "
+        "API token page (/tokens/): `Authorization: Token <key>`. In the browser, the session "
+        "of a logged-in user works too. Marketers reach their own campaigns, viewers read only."
+    ),
     "SERVE_PERMISSIONS": ["titanflow.access.RolePermission"],
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Write-only fields (tokens, secrets) in requests only, so response types are exact.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 CELERY_BROKER_URL = REDIS_URL

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 
 from titanflow import people, views
+from titanflow.api_docs import api_docs
 
 
 @require_GET
@@ -26,6 +27,7 @@ urlpatterns = [
     path("tokens/revoke/", people.token_revoke, name="token-revoke"),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/", include("titanflow.api_urls")),
     path("assets/", include("templates_app.urls")),
     path("campaigns/", include("campaigns.urls")),

@@ -52,10 +52,8 @@ class RetargetSerializer(serializers.Serializer):
 
 
 class _Action(APIView):
-    """POST runs `act(campaign, data, user)`; a CampaignStateError becomes 409.
-
-    Each success is audited as `audit_action` with the entry's `changes` from `audit_changes`.
-    """
+    # POST runs `act(campaign, data, user)`; a CampaignStateError becomes 409. Each success is
+    # audited as `audit_action`. Subclasses' docstrings are the integrators' descriptions.
 
     input_serializer = None
     http_method_names = ["post", "options"]
@@ -90,6 +88,9 @@ class _Action(APIView):
 
 @extend_schema(request=LaunchSerializer, responses=CampaignStateSerializer)
 class LaunchView(_Action):
+    """Start sending now, or at `scheduled_at`. Answers 409 when the campaign is not ready (no
+    list, no number with an approved template, variables not mapped) or the time has passed."""
+
     input_serializer = LaunchSerializer
 
     def audit(self, user, campaign, data, response) -> None:
@@ -105,6 +106,8 @@ class LaunchView(_Action):
 
 @extend_schema(request=PauseSerializer, responses=CampaignStateSerializer)
 class PauseView(_Action):
+    """Stop sending within a few seconds; the reason shows on the campaign page and timeline."""
+
     input_serializer = PauseSerializer
     audit_action = "campaign.pause"
 
@@ -115,6 +118,9 @@ class PauseView(_Action):
 
 @extend_schema(request=None, responses=CampaignStateSerializer)
 class ResumeView(_Action):
+    """Send on from where the campaign stopped, with every number tried again; 409 when no
+    number has an approved template left."""
+
     audit_action = "campaign.resume"
 
     def act(self, campaign, data, user):
@@ -123,6 +129,8 @@ class ResumeView(_Action):
 
 @extend_schema(request=None, responses=CampaignStateSerializer)
 class CancelView(_Action):
+    """End the campaign for good: contacts not yet sent will not be sent."""
+
     audit_action = "campaign.cancel"
 
     def act(self, campaign, data, user):
@@ -143,6 +151,10 @@ class CancelView(_Action):
     ),
 )
 class RetryFailedView(_Action):
+    """Queue again the failed contacts that can succeed now (network failures, Meta's
+    temporary errors); `left` says how many stay failed and why (opted out, a missing value,
+    Meta's per-user limit, a send Meta may already have delivered)."""
+
     audit_action = "campaign.retry"
 
     def act(self, campaign, data, user):
@@ -152,6 +164,9 @@ class RetryFailedView(_Action):
 
 @extend_schema(request=RetargetSerializer, responses={201: CampaignStateSerializer})
 class RetargetView(_Action):
+    """Create a follow-up campaign, ready to review, for part of this one's audience: `failed`,
+    `not_delivered`, `not_read` or `replied`; same numbers, templates and variables."""
+
     input_serializer = RetargetSerializer
 
     def audit(self, user, campaign, data, response) -> None:
@@ -164,14 +179,3 @@ class RetargetView(_Action):
             campaign=campaign, audience=data["audience"], user=user, name=data.get("name", "")
         )
         return Response(CampaignStateSerializer(target).data, status=status.HTTP_201_CREATED)
-
-
-class StatsView(APIView):
-    """Counters, contacts by state, per-sender figures and failures grouped by error code."""
-
-    http_method_names = ["get", "options"]
-
-    @extend_schema(responses=inline_serializer("CampaignStats", {"id": serializers.IntegerField()}))
-    def get(self, request, pk: int):
-        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
-        return Response(lifecycle.campaign_stats(campaign=campaign))

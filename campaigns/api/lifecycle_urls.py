@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.api import lifecycle
+from campaigns.api import lifecycle, reporting
 
 urlpatterns = [
     path("campaigns/<int:pk>/launch/", lifecycle.LaunchView.as_view(), name="api-campaign-launch"),
@@ -17,5 +17,20 @@ urlpatterns = [
         lifecycle.RetargetView.as_view(),
         name="api-campaign-retarget",
     ),
-    path("campaigns/<int:pk>/stats/", lifecycle.StatsView.as_view(), name="api-campaign-stats"),
+    path("campaigns/<int:pk>/stats/", reporting.StatsView.as_view(), name="api-campaign-stats"),
+    path(
+        "campaigns/<int:pk>/timeline/",
+        reporting.TimelineView.as_view(),
+        name="api-campaign-timeline",
+    ),
+    path(
+        "campaigns/<int:pk>/recipients/",
+        reporting.RecipientsView.as_view(),
+        name="api-campaign-recipients",
+    ),
+    path(
+        "campaigns/<int:pk>/results.csv",
+        reporting.ResultsCsvView.as_view(),
+        name="api-campaign-results-csv",
+    ),
 ]

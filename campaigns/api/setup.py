@@ -7,7 +7,7 @@ import django_filters
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -74,6 +74,10 @@ class CampaignSerializer(serializers.ModelSerializer):
                 ("mapping", "api-campaign-mapping"),
                 ("preview", "api-campaign-preview"),
                 ("launch", "api-campaign-launch"),
+                ("stats", "api-campaign-stats"),
+                ("timeline", "api-campaign-timeline"),
+                ("recipients", "api-campaign-recipients"),
+                ("results_csv", "api-campaign-results-csv"),
             )
         }
 
@@ -113,14 +117,52 @@ class UploadSerializer(serializers.Serializer):
         return upload
 
 
+class SkippedByReasonSerializer(serializers.Serializer):
+    invalid_phone = serializers.IntegerField(help_text="Not a valid phone number.")
+    duplicate_in_file = serializers.IntegerField(
+        help_text="The number appears earlier in the file."
+    )
+    opted_out = serializers.IntegerField(help_text="The number opted out of marketing messages.")
+    recently_messaged = serializers.IntegerField(
+        help_text="Messaged by a campaign within the dedup window."
+    )
+    missing_variable = serializers.IntegerField(
+        help_text="A value no chosen template can do without is empty."
+    )
+
+
+class FileDetailsSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="`csv`, `xlsx`, ...: what the file turned out to be.")
+    encoding = serializers.CharField(required=False, help_text="Text files: the encoding read.")
+    delimiter = serializers.CharField(required=False, help_text="Text files: the separator.")
+    sheet = serializers.CharField(required=False, help_text="Workbooks: the sheet read.")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    rows = serializers.IntegerField(help_text="Data rows read from the file.")
+    valid = serializers.IntegerField(help_text="Rows that became contacts to send to.")
+    skipped = SkippedByReasonSerializer(help_text="Rows skipped, by reason.")
+    file = FileDetailsSerializer()
+    phone_column = serializers.CharField()
+    name_column = serializers.CharField()
+    finished_at = serializers.DateTimeField()
+
+
 class ImportReportSerializer(serializers.Serializer):
     status = serializers.CharField(help_text=_STATUS_HELP)
     rows_done = serializers.IntegerField(source="import_rows_done")
     rows_estimate = serializers.IntegerField(source="import_rows_estimate")
     error = serializers.CharField(source="import_error")
-    report = serializers.JSONField(source="import_report")
+    report = serializers.SerializerMethodField(
+        help_text="What the import made of the file, once it has finished; null until then."
+    )
     total_count = serializers.IntegerField()
     skipped_count = serializers.IntegerField()
+
+    @extend_schema_field(ImportResultSerializer(allow_null=True))
+    def get_report(self, campaign) -> dict | None:
+        report = campaign.import_report
+        return ImportResultSerializer(report).data if report.get("finished_at") else None
 
 
 class SenderInSerializer(serializers.Serializer):
@@ -136,6 +178,7 @@ class SendersSerializer(serializers.Serializer):
 
 
 class SenderOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The sender's id within this campaign.")
     phone_id = serializers.IntegerField()
     phone_number_id = serializers.CharField(source="phone.phone_number_id")
     mps = serializers.IntegerField(allow_null=True)
@@ -144,6 +187,10 @@ class SenderOutSerializer(serializers.Serializer):
 
     def get_template_ids(self, sender) -> list[int]:
         return [slot.template_id for slot in sender.template_slots.all()]
+
+
+class SendersOutSerializer(serializers.Serializer):
+    senders = SenderOutSerializer(many=True)
 
 
 class MappingSerializer(serializers.Serializer):
@@ -187,12 +234,14 @@ class CampaignViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Campaign drafts: create, upload contacts, choose senders, map variables, preview."""
+    """Campaigns you can see (a marketer sees their own): create a draft, then upload its
+    contacts, choose its numbers and templates, map its variables and preview it."""
 
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     queryset = Campaign.objects.order_by("-created_at", "-id")
     access_action = "campaign.change"
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
@@ -284,10 +333,8 @@ class CampaignViewSet(
         response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-skipped.csv"'
         return response
 
-    @extend_schema(methods=["GET"], responses=SenderOutSerializer(many=True), request=None)
-    @extend_schema(
-        methods=["PUT"], request=SendersSerializer, responses=SenderOutSerializer(many=True)
-    )
+    @extend_schema(methods=["GET"], responses=SendersOutSerializer, request=None)
+    @extend_schema(methods=["PUT"], request=SendersSerializer, responses=SendersOutSerializer)
     @action(detail=True, methods=["get", "put"], url_path="senders", url_name="senders")
     def senders(self, request, pk=None):
         """The sending numbers, each with its ordered template list and optional rate."""
@@ -302,7 +349,7 @@ class CampaignViewSet(
             except setup.SetupError as exc:
                 raise serializers.ValidationError({"senders": [str(exc)]}) from exc
         senders = setup.senders_with_templates(campaign=campaign)
-        return Response(SenderOutSerializer(senders, many=True).data)
+        return Response(SendersOutSerializer({"senders": senders}).data)
 
     @extend_schema(methods=["GET"], responses=MappingSerializer, request=None)
     @extend_schema(methods=["PUT"], request=MappingSerializer, responses=MappingSerializer)
@@ -328,7 +375,9 @@ class CampaignViewSet(
         parameters=[OpenApiParameter("limit", int, description="Contacts per template (max 20)")],
         responses=PreviewSerializer(many=True),
     )
-    @action(detail=True, methods=["get"], url_path="preview", url_name="preview")
+    @action(
+        detail=True, methods=["get"], url_path="preview", url_name="preview", pagination_class=None
+    )
     def preview(self, request, pk=None):
         """The first contacts' messages per template, exactly as they will be sent."""
         campaign = self.get_object()

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from campaigns.services.timeline import event_record
+
 _COMPLETE = """
     UPDATE campaigns_campaign SET status = 'completed', completed_at = %(now)s, updated_at = %(now)s
     WHERE id = %(campaign)s AND status = 'running' AND NOT EXISTS (
@@ -17,7 +19,12 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
     """Completes a running campaign with nothing pending or claimed; True if it did."""
     with connection.cursor() as cursor:
         cursor.execute(_COMPLETE, {"now": timezone.now(), "campaign": campaign_id})
-        return cursor.rowcount == 1
+        done = cursor.rowcount == 1
+    if done:
+        event_record(
+            campaign_id=campaign_id, kind="completed", text="Completed: every contact was tried."
+        )
+    return done
 
 
 def next_wake_s(*, campaign_id: int) -> float:

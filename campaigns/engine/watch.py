@@ -24,6 +24,7 @@ def campaigns_start_due() -> list[int]:
     """Moves due scheduled campaigns to running, then makes sure every running campaign has a
     slice queued per active sender (a worker killed mid-slice leaves none). Returns started ids."""
     from campaigns.services.senders import senders_rebind
+    from campaigns.services.timeline import event_record
 
     now = timezone.now()
     started = []
@@ -34,6 +35,11 @@ def campaigns_start_due() -> list[int]:
                 pk=campaign_id, status=Campaign.Status.SCHEDULED
             ).update(status=Campaign.Status.RUNNING, launched_at=now, updated_at=now)
             if moved:
+                event_record(
+                    campaign_id=campaign_id,
+                    kind="launched",
+                    text="Launched at its scheduled time.",
+                )
                 senders_rebind(campaign_ids=[campaign_id])
                 started.append(campaign_id)
     for campaign_id in Campaign.objects.running().order_by("id").values_list("id", flat=True):

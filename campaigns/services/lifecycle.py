@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
 from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from campaigns.services.failure_report import campaign_failures
 from campaigns.services.senders import senders_rebind
+from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
 from templates_app.models import MessageTemplate
-from titanflow.whatsapp.errors import CATALOGUE, Scope
+from titanflow.whatsapp.errors import CATALOGUE, Scope, classify
 
 
 class CampaignStateError(Exception):
@@ -59,6 +61,18 @@ def campaign_launch(
         if not moved:
             raise CampaignStateError("This campaign was already launched.")
         senders_rebind(campaign_ids=[campaign.pk])
+        if scheduled:
+            when = timezone.localtime(scheduled_at)
+            event_record(
+                campaign_id=campaign.pk,
+                kind="scheduled",
+                text=f"Scheduled to start at {when:%Y-%m-%d %H:%M %Z}{_by(user)}.",
+                user=user,
+            )
+        else:
+            event_record(
+                campaign_id=campaign.pk, kind="launched", text=f"Launched{_by(user)}.", user=user
+            )
         if scheduled:
             transaction.on_commit(
                 lambda: campaign_scheduled.send(sender=Campaign, when=scheduled_at)
@@ -139,6 +153,10 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", user=None) -> Campai
         status=Campaign.Status.PAUSED, pause_reason=reason, updated_at=timezone.now()
     )
     _engine_on_commit()
+    if moved:
+        why = f": {reason}" if reason else ""
+        text = f"Paused{_by(user)}{why}" if user else f"Paused by TitanFlow{why}"
+        event_record(campaign_id=campaign.pk, kind="paused", text=text, user=user)
     if not moved:
         campaign.refresh_from_db()
         raise CampaignStateError(
@@ -167,6 +185,9 @@ def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
                 "fix the templates or numbers, then resume."
             )
         waiting = locked.launched_at is None and locked.scheduled_at and locked.scheduled_at > now
+        event_record(
+            campaign_id=campaign.pk, kind="resumed", text=f"Resumed{_by(user)}.", user=user
+        )
         status = Campaign.Status.SCHEDULED if waiting else Campaign.Status.RUNNING
         Campaign.objects.filter(pk=campaign.pk).update(
             status=status,
@@ -202,6 +223,10 @@ def campaign_cancel(*, campaign: Campaign, user=None) -> Campaign:
         status=Campaign.Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
     )
     _engine_on_commit()
+    if moved:
+        event_record(
+            campaign_id=campaign.pk, kind="cancelled", text=f"Cancelled{_by(user)}.", user=user
+        )
     if not moved:
         campaign.refresh_from_db()
         raise CampaignStateError(
@@ -236,13 +261,24 @@ _RETRY_SQL = """
 """
 
 
-def _retryable_codes() -> list[int]:
+_NO_TEMPLATE_NOW = "no template of this campaign is approved right now"
+
+
+def _retryable_codes(*, templates_usable: bool) -> list[int]:
     final = (Scope.RECIPIENT, Scope.PAYLOAD)
+    if not templates_usable:  # a template refusal would only come back
+        final = (*final, Scope.TEMPLATE)
     return [
         code
         for code, info in CATALOGUE.items()
         if (info.scope not in final or code == 131056) and code not in _NOT_RETRYABLE
     ]
+
+
+def _templates_usable(campaign: Campaign) -> bool:
+    return SenderTemplate.objects.filter(
+        sender__campaign=campaign, template__in=MessageTemplate.objects.sendable()
+    ).exists()
 
 
 def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
@@ -257,6 +293,7 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
             )
         if not locked.contacts.filter(state=Contact.State.FAILED).exists():
             raise CampaignStateError("No contact of this campaign has failed.")
+        usable = _templates_usable(locked)
         queued = contacts_move(
             where=_RETRY_SQL,
             set_=(
@@ -265,11 +302,18 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
             ),
             params={
                 "campaign": locked.pk,
-                "retryable": _retryable_codes(),
+                "retryable": _retryable_codes(templates_usable=usable),
                 "known": list(CATALOGUE),
             },
         )
-        left = _failures_left(locked)
+        left = _failures_left(locked, usable=usable)
+        event_record(
+            campaign_id=locked.pk,
+            kind="retried",
+            text=f"{len(queued)} failed contacts queued again{_by(user)}; "
+            f"{sum(left.values())} left failed.",
+            user=user,
+        )
         if queued and locked.status == Campaign.Status.COMPLETED:
             Campaign.objects.filter(pk=locked.pk).update(
                 status=Campaign.Status.RUNNING, completed_at=None
@@ -281,7 +325,7 @@ def campaign_retry_failed(*, campaign: Campaign, user=None) -> RetryResult:
     return RetryResult(queued=len(queued), left=left)
 
 
-def _failures_left(campaign: Campaign) -> dict[str, int]:
+def _failures_left(campaign: Campaign, *, usable: bool) -> dict[str, int]:
     rows = (
         Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
         .values_list("last_error_code")
@@ -291,6 +335,8 @@ def _failures_left(campaign: Campaign) -> dict[str, int]:
     left: dict[str, int] = {}
     for code, n, error in rows:
         why = _NOT_RETRYABLE.get(code) or (error or "failed").split(" Meta said:")[0]
+        if not usable and classify(code).scope == Scope.TEMPLATE:
+            why = _NO_TEMPLATE_NOW
         left[why] = left.get(why, 0) + n
     return left
 
@@ -382,23 +428,32 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "id": campaign.pk,
         "status": campaign.status,
         "pause_reason": campaign.pause_reason,
+        "progress": round(campaign.progress, 3),
         "counters": {
             field: getattr(campaign, f"{field}_count")
             for field in ("total", "skipped", "sent", "delivered", "read", "replied", "failed")
         },
         "contacts": {state: states.get(state, 0) for state in Contact.State.values},
         "senders": _sender_stats(campaign),
-        "failures": _failure_stats(campaign),
+        "failures": [group.as_dict() for group in campaign_failures(campaign_id=campaign.pk)],
     }
 
 
+# A contact sent again with another template has several messages; its latest is its result, so
+# per-number "sent" sums to the campaign's sent counter.
+_SENT_BY_PHONE_SQL = """
+SELECT lm.phone_id, count(*) FROM campaigns_contact c
+JOIN LATERAL (SELECT m.phone_id FROM campaigns_message m WHERE m.contact_id = c.id
+              ORDER BY m.id DESC LIMIT 1) lm ON true
+WHERE c.campaign_id = %s AND c.state = 'sent'
+GROUP BY lm.phone_id
+"""
+
+
 def _sender_stats(campaign: Campaign) -> list[dict]:
-    by_phone = dict(
-        Message.objects.filter(campaign=campaign)
-        .values_list("phone_id")
-        .annotate(n=Count("id"))
-        .order_by("phone_id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_SENT_BY_PHONE_SQL, [campaign.pk])
+        by_phone = dict(cursor.fetchall())
     delivered = dict(
         Message.objects.filter(campaign=campaign, status__in=["delivered", "read"])
         .values_list("phone_id")
@@ -423,21 +478,8 @@ def _sender_stats(campaign: Campaign) -> list[dict]:
     ]
 
 
-def _failure_stats(campaign: Campaign) -> list[dict]:
-    rows = (
-        Contact.objects.filter(campaign=campaign, state=Contact.State.FAILED)
-        .values("last_error_code")
-        .annotate(count=Count("id"), example=_any_error())
-        .order_by("-count", "last_error_code")
-    )
-    return [
-        {"code": row["last_error_code"], "count": row["count"], "reason": row["example"] or ""}
-        for row in rows
-    ]
-
-
-def _any_error():
-    return Max("last_error", filter=~Q(last_error=""))
+def _by(user) -> str:
+    return f" by {user.get_username()}" if user is not None and user.is_authenticated else ""
 
 
 def _kick_on_commit(campaign_id: int) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from campaigns.engine import redis as engine_redis
 from campaigns.models import Campaign, CampaignSender, SenderTemplate
+from campaigns.services import timeline
 from campaigns.signals import engine_state_changed, sender_stopped
 from templates_app.models import MessageTemplate, WhatsAppAccount
 
@@ -30,6 +31,7 @@ def sender_exhaust(*, sender_id: int, code: int | None, reason: str) -> bool:
         exhausted_at=timezone.now(),
     )
     if moved:
+        timeline.events_for_stopped_senders(sender_ids=[sender_id], code=code, reason=reason)
         transaction.on_commit(
             lambda: sender_stopped.send(sender=CampaignSender, sender_id=sender_id)
         )
@@ -48,9 +50,13 @@ def sender_template_fail(
             sender_id=sender_id, template_id=template_id, failed_code__isnull=True
         ).update(failed_code=code, failed_at=now)
         if marks_template:
-            MessageTemplate.objects.filter(pk=template_id).exclude(status=marks_template).update(
-                status=marks_template, status_changed_at=now
+            marked = (
+                MessageTemplate.objects.filter(pk=template_id)
+                .exclude(status=marks_template)
+                .update(status=marks_template, status_changed_at=now)
             )
+            if marked:
+                timeline.events_for_templates(template_ids=[template_id])
         next_id = _next_usable_template(sender_id)
         if next_id is None:
             sender_exhaust(sender_id=sender_id, code=code, reason=NO_TEMPLATE_LEFT)
@@ -103,6 +109,7 @@ def senders_templates_changed(*, template_ids) -> None:
     )
     if campaign_ids:
         with transaction.atomic():
+            timeline.events_for_templates(template_ids=template_ids, campaign_ids=campaign_ids)
             senders_rebind(campaign_ids=campaign_ids)
     _notify_engine()
 
@@ -142,13 +149,15 @@ def campaigns_pause_if_exhausted(*, campaign_ids) -> list[int]:
     ).filter(~Exists(active))
     paused = []
     for campaign_id in stranded.order_by("id").values_list("id", flat=True):
+        reason = exhausted_reason(campaign_id)
         moved = (
             Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING)
             .filter(~Exists(active))
-            .update(status=Campaign.Status.PAUSED, pause_reason=exhausted_reason(campaign_id))
+            .update(status=Campaign.Status.PAUSED, pause_reason=reason)
         )
         if moved:
             paused.append(campaign_id)
+            timeline.event_record(campaign_id=campaign_id, kind="paused", text=reason)
     if paused:
         _notify_engine()
     return paused

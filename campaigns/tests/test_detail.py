@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignSender, Contact
+from campaigns.services.timeline import Entry, events_record
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -51,7 +52,8 @@ def test_funnel_shows_every_counter(marketer_client):
     assert _stat(html, "failed") == "20"
     assert _stat(html, "skipped") == "80"
     assert "Delivered · 75.0%" in html
-    assert "50% done" in html
+    # 420 of the 920 rows to send (80 skipped rows are no work).
+    assert "45.7% done · 400 sent, 20 failed of 920 to send (80 of 1,000 rows skipped)" in html
 
 
 def test_running_campaign_polls_and_finished_one_stops(marketer_client):
@@ -72,10 +74,17 @@ def test_polling_fragment_query_count_is_fixed(marketer_client, django_assert_nu
     for _ in range(3):
         SenderFactory(campaign=campaign)
     ContactFactory.create_batch(4, campaign=campaign, state=Contact.State.FAILED)
+    for template in TemplateFactory.create_batch(2):
+        ContactFactory(
+            campaign=campaign, state="failed", last_error_code=132000, payload_template=template
+        )
+    events_record(entries=[Entry(campaign.pk, "launched", "Launched.") for _ in range(5)])
     marketer_client.get("/")
 
-    with django_assert_num_queries(6):
-        marketer_client.get(_url(campaign), headers=LIVE_FRAGMENT)
+    # Two failing templates and five entries cost one query each for their names and the list.
+    with django_assert_num_queries(8):
+        response = marketer_client.get(_url(campaign), headers=LIVE_FRAGMENT)
+    assert response.content.decode().count('data-kind="launched"') == 5
 
 
 def test_page_query_count_is_fixed(marketer_client, django_assert_num_queries):
@@ -84,7 +93,7 @@ def test_page_query_count_is_fixed(marketer_client, django_assert_num_queries):
         MessageFactory(contact__campaign=campaign, phone=SenderFactory(campaign=campaign).phone)
     marketer_client.get("/")
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = marketer_client.get(_url(campaign))
     assert response.status_code == 200
 
@@ -130,6 +139,22 @@ def test_failures_are_grouped_by_code_with_plain_language(marketer_client):
     assert "may not use WhatsApp" in row
     assert "Meta said: Message undeliverable" in row
     assert "stopped marketing messages" in table
+
+
+def test_a_missing_value_and_a_refusal_read_as_different_kinds(marketer_client):
+    campaign = CampaignFactory(status=Campaign.Status.COMPLETED)
+    missing = "No value for body.2: this row cannot fill any template (spring_sale)."
+    ContactFactory(campaign=campaign, state=Contact.State.FAILED, last_error=missing)
+
+    html = marketer_client.get(_url(campaign)).content.decode()
+
+    table = html[html.index('id="failures"') :]
+    start = table.index('data-cause="missing_value"')
+    row = table[start : table.index("</tr>", start)]
+    assert "Never reached Meta" in row
+    assert "No value for body.2" in row
+    assert "could not be reached" not in row
+    assert "Meta said" not in row
 
 
 def test_buttons_follow_the_status(marketer_client):

@@ -68,3 +68,20 @@ def test_names_from_uploaded_files_cannot_become_spreadsheet_formulas(marketer_c
 
     assert rows[0]["name"].startswith("'=")
     assert rows[0]["phone"] == "+971500000001"
+
+
+def test_results_carry_the_lists_own_columns_under_the_same_formula_guard(marketer_client):
+    campaign = CampaignFactory(columns=["phone", "Full Name", "City", "Note"])
+    contact = ContactFactory(campaign=campaign, phone="+971500000001", name="Ana")
+    contact.variables = {"phone": "+971 50 000 0001", "Full Name": "Ana", "City": "Dubai"}
+    contact.variables["Note"] = "=1+1"
+    contact.save(update_fields=["variables"])
+    MessageFactory(contact=contact, phone__display_phone_number="+971 50 111 2222")
+
+    rows = _rows(marketer_client.get(f"/campaigns/{campaign.pk}/export.csv"))
+
+    assert rows[0]["list_phone"] == "+971 50 000 0001"
+    assert (rows[0]["Full Name"], rows[0]["City"]) == ("Ana", "Dubai")
+    assert rows[0]["Note"] == "'=1+1"
+    # Numbers read the same whichever column holds them: no apostrophe on either.
+    assert (rows[0]["phone"], rows[0]["sender"]) == ("+971500000001", "+971 50 111 2222")

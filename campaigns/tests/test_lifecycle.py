@@ -266,12 +266,37 @@ def test_stats_report_counters_senders_and_failures_by_code():
         2, campaign=campaign, state="failed", last_error_code=131049, last_error="limit"
     )
     ContactFactory(campaign=campaign, state="failed", last_error_code=131026, last_error="gone")
-    MessageFactory(contact__campaign=campaign, phone=sender.phone, status="delivered")
+    MessageFactory(
+        contact__campaign=campaign, contact__state="sent", phone=sender.phone, status="delivered"
+    )
 
     stats = campaign_stats(campaign=campaign)
 
     assert stats["contacts"]["failed"] == 3
-    assert stats["failures"][0] == {"code": 131049, "count": 2, "reason": "limit"}
+    first = stats["failures"][0]
+    assert (first["kind"], first["code"], first["count"], first["meta_said"]) == (
+        "refused",
+        131049,
+        2,
+        "limit",
+    )
     assert stats["senders"][0]["phone_number_id"] == sender.phone.phone_number_id
     assert stats["senders"][0]["sent"] == 1
     assert stats["senders"][0]["delivered"] == 1
+
+
+def test_retry_leaves_template_refusals_while_no_template_is_approved():
+    campaign, _, [template] = _ready_campaign(contacts=0)
+    failed = {"campaign": campaign, "state": "failed", "last_error_code": 132001}
+    ContactFactory.create_batch(2, last_error="Not approved (132001).", **failed)
+    Campaign.objects.filter(pk=campaign.pk).update(status="completed")
+    MessageTemplate.objects.filter(pk=template.pk).update(status=MessageTemplate.Status.PAUSED)
+
+    paused = campaign_retry_failed(campaign=campaign)
+
+    assert (paused.queued, paused.left) == (
+        0,
+        {"no template of this campaign is approved right now": 2},
+    )
+    MessageTemplate.objects.filter(pk=template.pk).update(status=MessageTemplate.Status.APPROVED)
+    assert campaign_retry_failed(campaign=campaign).queued == 2

@@ -83,7 +83,9 @@ def test_stats_include_senders_and_failures(api):
     stats = api.get(_url("stats", campaign)).json()
 
     assert stats["senders"][0]["sent"] == 1
-    assert stats["failures"] == [{"code": 131026, "count": 1, "reason": "gone"}]
+    [failure] = stats["failures"]
+    assert (failure["kind"], failure["code"], failure["count"]) == ("refused", 131026, 1)
+    assert failure["meta_said"] == "gone"
     assert stats["contacts"]["pending"] == 2
 
 

@@ -52,15 +52,17 @@ def test_an_integrator_builds_a_campaign_and_previews_the_exact_payload(api):
         format="json",
     )
     assert senders.status_code == 200
-    assert senders.json() == [
-        {
-            "phone_id": phone.pk,
-            "phone_number_id": phone.phone_number_id,
-            "mps": 5,
-            "state": "active",
-            "template_ids": [template.pk],
-        }
-    ]
+    [sender] = senders.json()["senders"]
+    assert sender == {
+        "id": sender["id"],
+        "phone_id": phone.pk,
+        "phone_number_id": phone.phone_number_id,
+        "mps": 5,
+        "state": "active",
+        "template_ids": [template.pk],
+    }
+    # The same shape in as out, and on GET.
+    assert api.get(f"/api/campaigns/{campaign_id}/senders/").json() == senders.json()
 
     rules = {"header.1": {"text": "Hey"}, "body.1": {"column": "name"}}
     refused = api.put(

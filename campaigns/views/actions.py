@@ -125,7 +125,7 @@ def _retry_sentence(result) -> str:
     sentence = f"{result.queued} failed contacts are queued again."
     if result.left:
         why = "; ".join(
-            f"{n} because {reason[0].lower()}{reason[1:]}"
+            f"{n} because {reason[0].lower()}{reason[1:].rstrip('.')}"
             for reason, n in sorted(result.left.items(), key=lambda item: -item[1])
         )
         sentence += f" {sum(result.left.values())} stay failed: {why}."

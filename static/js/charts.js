@@ -4,6 +4,9 @@
   "use strict";
 
   var COLORS = { sent: "#128c7e", delivered: "#2563eb", read: "#16a34a", failed: "#dc2626" };
+  // Per day only messages have a time: "failed" here is what Meta reported failed after sending,
+  // not the campaigns' failed contacts (the Failed figure above the chart).
+  var LABELS = { sent: "Sent", delivered: "Delivered", read: "Read", failed: "Failed after sending" };
 
   function weekConfig(data) {
     return {
@@ -11,7 +14,7 @@
       data: {
         labels: data.labels,
         datasets: ["sent", "delivered", "read", "failed"].map(function (name) {
-          return { label: name[0].toUpperCase() + name.slice(1), data: data[name], backgroundColor: COLORS[name] };
+          return { label: LABELS[name], data: data[name], backgroundColor: COLORS[name] };
         }),
       },
       options: { responsive: true, maintainAspectRatio: false, animation: false,

@@ -36,16 +36,33 @@ def percent_of(part, whole) -> str:
     """`{{ read|percent_of:sent }}` → "42.5%", or an en dash when nothing was sent."""
     if not whole:
         return "–"
-    return f"{100 * (part or 0) / whole:.1f}%"
+    return percent(100 * (part or 0) / whole)
 
 
 @register.filter
-def progress(campaign) -> int:
-    """Share of the campaign's contacts that reached an end state, 0-100."""
-    if not campaign.total_count:
-        return 0
-    done = campaign.sent_count + campaign.failed_count + campaign.skipped_count
-    return min(100, round(100 * done / campaign.total_count))
+def percent(value: float | None) -> str:
+    """42.46 → "42.5%"; one reply in 5,000 reads "<0.1%", never a "0.0%" that hides it."""
+    if value is None:
+        return "–"
+    if value == 0 or value >= 100:
+        return f"{value:.0f}%"
+    if value < 0.1:
+        return "<0.1%"
+    if value > 99.9:
+        return ">99.9%"
+    return f"{value:.1f}%"
+
+
+@register.filter
+def progress(campaign) -> str:
+    """The campaign's progress as text: `{{ campaign|progress }} done`."""
+    return percent(campaign.progress)
+
+
+@register.filter
+def bar_width(campaign) -> str:
+    """The progress bar's CSS width, with a dot for the decimal whatever the locale."""
+    return f"{campaign.progress:.2f}%"
 
 
 @register.simple_tag(takes_context=True)

@@ -17,9 +17,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("campaign", type=int, help="Campaign id")
-        parser.add_argument("file", type=Path)
+        parser.add_argument(
+            "file", type=Path, help="The list to import: .csv, .xlsx, .csv.gz or .zip"
+        )
         parser.add_argument("--phone-column", default="", help="Guessed from the header if omitted")
-        parser.add_argument("--name-column", default="")
+        parser.add_argument(
+            "--name-column", default="", help="Column holding the contact's name (optional)"
+        )
         parser.add_argument(
             "--region",
             default="",

@@ -36,7 +36,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--contacts", type=int, default=300, help="rows in the sample CSV")
-        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="where TitanFlow is served (printed)"
+        )
 
     def handle(self, *args, contacts: int, url: str, **options):
         with transaction.atomic():

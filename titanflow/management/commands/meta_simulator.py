@@ -22,20 +22,40 @@ class Command(BaseCommand):
     requires_system_checks = []  # a test double: it needs neither the database nor the apps
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
         parser.add_argument("--port", type=int, default=8900, help="0 picks a free port")
         parser.add_argument("--world", help="world JSON file (default: the demo world)")
         parser.add_argument("--scenario", help="scenario JSON file of injected failures")
         parser.add_argument("--webhook-url", help="where to post signed webhooks (none: off)")
         parser.add_argument("--app-secret", help="signs webhooks (default META_APP_SECRET)")
-        parser.add_argument("--latency-ms", type=float, default=0)
-        parser.add_argument("--latency-jitter-ms", type=float, default=0)
-        parser.add_argument("--statuses", default="sent,delivered,read")
-        parser.add_argument("--statuses-per-delivery", type=int, default=1)
-        parser.add_argument("--duplicate-rate", type=float, default=0.0)
-        parser.add_argument("--shuffle", action="store_true")
+        parser.add_argument(
+            "--latency-ms", type=float, default=0, help="delay before each Graph API answer"
+        )
+        parser.add_argument(
+            "--latency-jitter-ms", type=float, default=0, help="random extra delay, up to this"
+        )
+        parser.add_argument(
+            "--statuses",
+            default="sent,delivered,read",
+            help="status webhooks sent for each accepted message, in order",
+        )
+        parser.add_argument(
+            "--statuses-per-delivery",
+            type=int,
+            default=1,
+            help="up to this many statuses in one webhook delivery",
+        )
+        parser.add_argument(
+            "--duplicate-rate",
+            type=float,
+            default=0.0,
+            help="share of webhook deliveries sent twice (0 to 1), as Meta sometimes does",
+        )
+        parser.add_argument(
+            "--shuffle", action="store_true", help="each message's statuses in a random order"
+        )
         parser.add_argument("--stage-delay-ms", default="50,200", help="LOW,HIGH per stage")
-        parser.add_argument("--seed", type=int)
+        parser.add_argument("--seed", type=int, help="random seed, for a repeatable run")
         parser.add_argument(
             "--no-record-bodies",
             action="store_true",
