@@ -24,6 +24,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "phone_number_id",
             "wa_id",
             "contact_name",
+            "list_name",
             "unread_count",
             "last_message_at",
             "last_inbound_at",
@@ -33,7 +34,11 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 class InboxMessageSerializer(serializers.ModelSerializer):
     campaign_id = serializers.IntegerField(
-        source="campaign_message.campaign_id", read_only=True, default=None
+        source="campaign_message.campaign_id",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="The campaign whose message this answers or is; null for other messages",
     )
 
     class Meta:
@@ -57,10 +62,13 @@ class ReplySerializer(serializers.Serializer):
 
 
 @extend_schema(
+    summary="List conversations",
+    description="Every conversation with a customer who wrote to one of your numbers, those "
+    "with unread messages first (or the most recent first with sort=recent), paginated.",
     parameters=[
         OpenApiParameter("q", description="Name or number to look for"),
         OpenApiParameter("sort", enum=["unread", "recent"], description="Default: unread"),
-    ]
+    ],
 )
 class ConversationList(generics.ListAPIView):
     serializer_class = ConversationSerializer
@@ -74,9 +82,12 @@ class ConversationList(generics.ListAPIView):
         )
 
 
+@extend_schema(
+    summary="A conversation's messages",
+    description="The customer's messages and your replies, newest first; follow `next` for "
+    "older ones. Outgoing messages carry their delivery status from Meta's webhooks.",
+)
 class ConversationMessages(generics.ListAPIView):
-    """Newest first; page on for older messages."""
-
     serializer_class = InboxMessageSerializer
     queryset = InboxMessage.objects.none()  # for the schema; requests use get_queryset
 
@@ -91,7 +102,14 @@ class ConversationReply(APIView):
     http_method_names = ["post", "options"]
     access_action = "inbox.reply"
 
-    @extend_schema(request=ReplySerializer, responses={201: InboxMessageSerializer})
+    @extend_schema(
+        summary="Reply in a conversation",
+        description="Sends a text message to the customer through Meta. Answers 409 when "
+        "WhatsApp's 24-hour window since the customer's last message is closed (only a template "
+        "may be sent then) and 400 with the reason for any other refusal.",
+        request=ReplySerializer,
+        responses={201: InboxMessageSerializer},
+    )
     def post(self, request, pk: int):
         conversation = get_object_or_404(
             Conversation.objects.select_related("phone__account"), pk=pk
@@ -113,7 +131,12 @@ class ConversationRead(APIView):
     http_method_names = ["post", "options"]
     access_action = "inbox.reply"
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        summary="Mark a conversation read",
+        description="Sets its unread count to zero; nothing is sent to the customer.",
+        request=None,
+        responses={204: None},
+    )
     def post(self, request, pk: int):
         get_object_or_404(Conversation, pk=pk)
         Conversation.objects.filter(pk=pk).update(unread_count=0)

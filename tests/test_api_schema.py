@@ -170,9 +170,9 @@ def test_asset_and_inbox_reads_match_the_schema(api, check, campaign):
     check(api.get("/api/templates/"))
     check(api.get(f"/api/templates/{message.template_id}/"))
     check(api.get("/api/accounts/"))
-    # The conversations' endpoints are left out: their campaign_id is typed integer but is
-    # null for a message no campaign started (inbox/api.py).
-    assert conversation.pk
+    assert check(api.get("/api/conversations/"))["results"][0]["id"] == conversation.pk
+    messages = check(api.get(f"/api/conversations/{conversation.pk}/messages/"))
+    assert messages["results"][0]["campaign_id"] is None  # a message no campaign started
 
 
 def test_every_path_id_is_an_integer(schema):
