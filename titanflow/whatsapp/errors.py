@@ -73,8 +73,10 @@ CATALOGUE: dict[int, ErrorInfo] = {
         Scope.THROTTLE,
         "This number sent faster than Meta's throughput limit.",
         "Slow this number down, wait, and resend the same message.",
-        # Meta counts over the last second: half of it has passed, on average, at the refusal.
-        retry_after_s=0.5,
+        # Meta counts over the last second; the bunch that crossed the line leaves that window
+        # within a fraction of it, and the cut rate keeps the number under it meanwhile. A
+        # paced bench: 0.907-0.912 of the allowed rate blocking 0.2 s, 0.874-0.923 at 0.5 s.
+        retry_after_s=0.2,
     ),
     **_entries(
         [130472],
