@@ -9,8 +9,9 @@ from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS, PhoneNumber
-from phonenumbers.geocoder import _region_display_name
 from phonenumbers.phonemetadata import PhoneMetadata
+
+from campaigns.importing.region_names import REGION_NAMES
 
 _SEPARATORS = str.maketrans("", "", " -().\u00a0/\t")
 _MAX_DIGITS = 15
@@ -140,8 +141,7 @@ def region_choices() -> tuple[tuple[str, str], ...]:
     """Every region phonenumbers reads, as (code, "United Arab Emirates (+971)"), by name."""
     named = []
     for code in SUPPORTED_REGIONS:
-        # phonenumbers' geocoder keeps the English region names; it has no public accessor.
-        name = _region_display_name(code, "en") or code
+        name = REGION_NAMES.get(code, code)
         country_code = phonenumbers.country_code_for_region(code)
         named.append((code, f"{name} (+{country_code})"))
     return tuple(sorted(named, key=lambda choice: choice[1]))

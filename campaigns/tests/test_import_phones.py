@@ -1,11 +1,15 @@
 """The import's fast phone path must agree with phonenumbers' full parser, number for number."""
 
+import os
 import random
+import subprocess
+import sys
 
 import phonenumbers
 import pytest
 
-from campaigns.importing.phones import normalize_phone
+from campaigns.importing.phones import normalize_phone, region_choices
+from campaigns.importing.region_names import REGION_NAMES
 
 
 def reference(raw: str, region: str) -> str | None:
@@ -71,3 +75,19 @@ def test_national_numbers_read_in_the_default_region(region):
 )
 def test_common_spreadsheet_spellings(raw, expected):
     assert normalize_phone(raw, "AE") == expected
+
+
+def test_the_region_select_names_every_region_as_phonenumbers_does():
+    from phonenumbers.geocoder import _region_display_name
+
+    assert set(REGION_NAMES) == set(phonenumbers.SUPPORTED_REGIONS)
+    assert {code: _region_display_name(code, "en") or code for code in REGION_NAMES} == REGION_NAMES
+    assert ("AE", "United Arab Emirates (+971)") in region_choices()
+
+
+def test_no_process_loads_the_geocoder():
+    # Its data costs about 100 MB in every web and worker process.
+    code = "import django, sys; django.setup(); print('phonenumbers.geocoder' in sys.modules)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "titanflow.settings"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.stdout.strip() == "False", run.stderr
