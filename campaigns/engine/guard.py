@@ -176,8 +176,15 @@ def recipient_zone(phone: str) -> str:
         number = phonenumbers.parse(phone)
     except phonenumbers.NumberParseException:
         return ""
-    zones = [z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
+    zones = _known(phone_zones.time_zones_for_number(number))
+    if not zones:  # a range phonenumbers cannot place: the country's own zone
+        example = phonenumbers.example_number(phonenumbers.region_code_for_number(number) or "")
+        zones = _known(phone_zones.time_zones_for_number(example)) if example else []
     return zones[0] if zones else ""
+
+
+def _known(zones) -> list[str]:
+    return [z for z in zones if z != "Etc/Unknown"]
 
 
 @functools.lru_cache(maxsize=512)
