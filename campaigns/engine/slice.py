@@ -523,7 +523,9 @@ class Slice:
         strikes = 0
         if info.code == SPAM_CODE:
             strikes = senders.phone_spam_strike(phone_number_id=self.ctx.phone_number_id)
-        decision = decide(info, attempts=contact.attempts, spam_strikes=strikes)
+        decision = decide(
+            info, attempts=contact.attempts, spam_strikes=strikes, deadline=self.ctx.deadline
+        )
         reason = failure_reason(info, exc.details or exc.title)
         action = decision.action
         kept = {"body": contact.payload, "template_id": contact.payload_template_id}

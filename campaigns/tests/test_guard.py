@@ -122,3 +122,35 @@ def test_quiet_hours_hold_a_recipient_whose_local_time_is_inside_them(sim, marke
     assert london.not_before > timezone.now()
     assert "Quiet hours" in london.last_error
     assert Message.objects.filter(campaign=campaign).count() == 3
+
+
+def _meta_cap_once(sim):
+    sim.set_scenario({"rules": [{"error_code": 131049, "recipient": "971500000001", "count": 1}]})
+
+
+def test_131049_is_retried_after_the_delay_not_sooner(sim, marketer):
+    _meta_cap_once(sim)
+    campaign = _drive(campaign_launch(campaign=_staged(marketer, contacts=3)), rounds=3)
+
+    capped = Contact.objects.get(campaign=campaign, phone="+971500000001")
+    assert capped.state == "pending"
+    assert capped.not_before >= timezone.now() + timedelta(hours=23, minutes=59)
+    assert capped.last_error.startswith("Held by Meta's per-user limit")
+
+    # The test's clock: the day passes for this contact.
+    Contact.objects.filter(pk=capped.pk).update(not_before=timezone.now())
+    campaign = _drive(campaign)
+    capped.refresh_from_db()
+    assert capped.state == "sent"
+    assert campaign.status == Campaign.Status.COMPLETED
+
+
+def test_131049_is_not_retried_after_the_deadline(sim, marketer):
+    _meta_cap_once(sim)
+    staged = _staged(marketer, contacts=3, deadline=timezone.now() + timedelta(hours=2))
+    campaign = _drive(campaign_launch(campaign=staged))
+
+    capped = Contact.objects.get(campaign=campaign, phone="+971500000001")
+    assert capped.state == "failed"
+    assert capped.last_error.startswith("Held by Meta's per-user limit")
+    assert campaign.status == Campaign.Status.COMPLETED
