@@ -154,3 +154,16 @@ def test_131049_is_not_retried_after_the_deadline(sim, marketer):
     assert capped.state == "failed"
     assert capped.last_error.startswith("Held by Meta's per-user limit")
     assert campaign.status == Campaign.Status.COMPLETED
+
+
+def test_the_campaign_page_says_it_is_held_at_the_portfolio_limit(marketer_client, marketer):
+    campaign = _staged(marketer, contacts=2)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.RUNNING,
+        hold_reason="Held: the portfolio's messaging limit of 250 recipients per 24 h is reached.",
+        held_until=timezone.now() + timedelta(hours=3),
+    )
+    page = marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+
+    assert "messaging limit of 250" in page
+    assert "Next room at" in page
