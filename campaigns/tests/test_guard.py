@@ -167,3 +167,24 @@ def test_the_campaign_page_says_it_is_held_at_the_portfolio_limit(marketer_clien
 
     assert "messaging limit of 250" in page
     assert "Next room at" in page
+
+
+def test_yellow_halves_a_numbers_measured_rate(settings, marketer):
+    settings.ENGINE_SLICE_SECONDS = 2.0
+    handle = start_simulator(world=world_dict(numbers=2, mps=20))
+    settings.WHATSAPP_GRAPH_URL = handle.url
+    try:
+        staged = campaign_stage(world=world_dict(numbers=2, mps=20), owner=marketer, contacts=200)
+        yellow, green = PhoneNumber.objects.order_by("id")
+        PhoneNumber.objects.filter(pk=yellow.pk).update(quality_rating="YELLOW")
+        campaign = campaign_launch(campaign=staged)
+        sent = {}
+        for sender in campaign.senders.order_by("id"):
+            sent[sender.phone_id] = sender_run_slice(
+                campaign_id=campaign.pk, sender_id=sender.pk
+            ).sent
+    finally:
+        handle.stop()
+
+    assert sent[green.pk] >= 30
+    assert 0.35 <= sent[yellow.pk] / sent[green.pk] <= 0.65
