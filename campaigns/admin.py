@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from campaigns.counters import FIELDS
-from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
+from campaigns.models import (
+    Campaign,
+    CampaignSender,
+    Contact,
+    Message,
+    OptOut,
+    Rate,
+    SenderTemplate,
+)
 from titanflow.admin import JSON_WITHOUT_NUL
 
 
@@ -99,3 +107,14 @@ class OptOutAdmin(admin.ModelAdmin):
     list_display = ["phone", "reason", "source", "created_at"]
     list_filter = ["reason"]
     search_fields = ["phone"]
+
+
+@admin.register(Rate)
+class RateAdmin(admin.ModelAdmin):
+    """The rate card the review step's estimate and the campaign's spend use."""
+
+    list_display = ["category", "market", "price", "currency"]
+    list_editable = ["price", "currency"]
+    list_filter = ["category", "currency"]
+    search_fields = ["market"]
+    ordering = ["category", "market"]

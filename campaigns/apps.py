@@ -11,8 +11,11 @@ class CampaignsConfig(AppConfig):
         # Celery's autodiscovery only looks at campaigns/tasks.py; the import task lives apart.
         # (it imports the import service, whose receiver deletes a deleted campaign's list).
         from campaigns.importing import tasks  # noqa: F401
-        from templates_app.signals import template_status_changed
+        from templates_app.signals import phone_health_changed, template_status_changed
 
+        phone_health_changed.connect(
+            dispatch.on_engine_state_changed, dispatch_uid="engine-phone-health"
+        )
         template_status_changed.connect(
             dispatch.on_template_status_changed, dispatch_uid="engine-template-status"
         )

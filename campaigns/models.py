@@ -67,6 +67,27 @@ class Campaign(models.Model):
     max_mps = models.PositiveIntegerField(
         null=True, blank=True, help_text="Campaign-wide cap on messages per second."
     )
+    # Deliverability guard (campaigns/engine/guard.py): nothing is sent after the deadline, and
+    # no recipient is sent to while their local time is inside the quiet hours.
+    deadline = models.DateTimeField(
+        null=True, blank=True, help_text="Nothing is sent after this; unsent contacts expire."
+    )
+    quiet_start = models.TimeField(
+        null=True, blank=True, help_text="Start of quiet hours in each recipient's local time."
+    )
+    quiet_end = models.TimeField(
+        null=True, blank=True, help_text="End of quiet hours in each recipient's local time."
+    )
+    quiet_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="A time zone (e.g. Asia/Dubai) for every recipient, instead of their number's.",
+    )
+    # Why the engine is holding this campaign now (the portfolio's limit) and when it expects
+    # room again; empty while it sends freely. Shown on the campaign page.
+    hold_reason = models.TextField(blank=True, default="")
+    held_until = models.DateTimeField(null=True, blank=True)
     # {"<template id>": {"<slot key>": {"column": "..."} | {"text": "..."}}}
     variable_mapping = models.JSONField(default=dict, blank=True)
 
@@ -125,6 +146,14 @@ class Campaign(models.Model):
             return 0.0
         return min(100.0, 100 * (self.sent_count + self.failed_count) / self.to_send)
 
+    @property
+    def has_quiet_hours(self) -> bool:
+        return (
+            self.quiet_start is not None
+            and self.quiet_end is not None
+            and self.quiet_start != self.quiet_end
+        )
+
 
 class CampaignSender(models.Model):
     class State(models.TextChoices):
@@ -140,6 +169,10 @@ class CampaignSender(models.Model):
     exhausted_code = models.IntegerField(null=True, blank=True)
     exhausted_reason = models.TextField(blank=True, default="")
     exhausted_at = models.DateTimeField(null=True, blank=True)
+    # Set while the guard holds this sender without stopping it (its number's quality is RED, the
+    # portfolio's limit is reached); cleared when it sends again.
+    hold_reason = models.TextField(blank=True, default="")
+    held_until = models.DateTimeField(null=True, blank=True)
     # Late binding: the template this sender uses next, moved along `templates` by position.
     current_template = models.ForeignKey(
         MessageTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -302,6 +335,12 @@ class Message(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     replied_at = models.DateTimeField(null=True, blank=True)
+    # What Meta answered the send with: "accepted", or "held_for_quality_assessment" / "paused"
+    # (template pacing), which are not failures.
+    accepted_status = models.CharField(max_length=32, blank=True, default="", db_default="")
+    # From the `pricing` block of status webhooks: whether Meta bills it and under which category.
+    billable = models.BooleanField(null=True, blank=True)
+    pricing_category = models.CharField(max_length=32, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [
@@ -403,3 +442,26 @@ class CampaignEvent(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Rate(models.Model):
+    """What Meta charges for one delivered template of a category in a market (the recipient's
+    country), per message. Seeded from campaigns/data/rate_card.csv; admins keep it current."""
+
+    OTHER_MARKET = "*"
+
+    category = models.CharField(max_length=32, help_text="MARKETING, UTILITY, AUTHENTICATION")
+    market = models.CharField(
+        max_length=8, help_text="ISO country code of the recipient, or * for every other market."
+    )
+    price = models.DecimalField(max_digits=10, decimal_places=5)
+    currency = models.CharField(max_length=3, default="USD")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["category", "market"], name="one_rate_per_market"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="rate_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.category} {self.market}: {self.price} {self.currency}"

@@ -18,12 +18,41 @@ class WhatsAppAccount(models.Model):
     )
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.OK)
     health_detail = models.TextField(blank=True, default="")
+    # The business portfolio's messaging limit: unique recipients per rolling 24 h, shared by
+    # every number (null: unlimited or not known yet). From sync and Meta's webhooks.
+    messaging_limit = models.PositiveIntegerField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
         return f"{self.name} ({self.waba_id})"
+
+    # Meta's tiers: 250 → 2K → 10K → 100K → unlimited unique users per rolling 24 h.
+    TIERS = {
+        "TIER_250": 250,
+        "TIER_1K": 1000,
+        "TIER_2K": 2000,
+        "TIER_10K": 10_000,
+        "TIER_100K": 100_000,
+    }
+    UNLIMITED = ("TIER_UNLIMITED", "UNLIMITED")
+
+    @classmethod
+    def limit_from_tier(cls, raw) -> tuple[bool, int | None]:
+        """(understood, limit) for a tier as Meta names it ("TIER_2K", "2000", 250...);
+        limit None means unlimited."""
+        value = str(raw or "").strip().upper()
+        if value in cls.UNLIMITED:
+            return True, None
+        if value in cls.TIERS:
+            return True, cls.TIERS[value]
+        digits = value.removeprefix("TIER_").replace(",", "")
+        multiplier = 1000 if digits.endswith("K") else 1
+        digits = digits.removesuffix("K")
+        if digits.isdigit() and int(digits) > 0:
+            return True, int(digits) * multiplier
+        return False, None
 
     def mark_health(self, health: str, detail: str = "") -> None:
         self.health, self.health_detail = health, detail

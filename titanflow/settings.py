@@ -120,6 +120,19 @@ ENGINE_MAX_ATTEMPTS = env.int("ENGINE_MAX_ATTEMPTS", default=8)
 ENGINE_COUNT_STATEMENTS = _strict_bool("ENGINE_COUNT_STATEMENTS", default=False)
 # 131048 (spam rate limit) pauses a number briefly; this many within a minute exhausts it.
 ENGINE_SPAM_THRESHOLD = env.int("ENGINE_SPAM_THRESHOLD", default=3)
+# Deliverability guard: a YELLOW number sends at this share of its rate.
+ENGINE_YELLOW_RATE_FACTOR = env.float("ENGINE_YELLOW_RATE_FACTOR", default=0.5)
+# A held sender (RED number, portfolio limit reached) looks again at least this often.
+ENGINE_HOLD_POLL_SECONDS = env.float("ENGINE_HOLD_POLL_SECONDS", default=30.0)
+# 131049 (Meta's per-user marketing cap): retried no sooner than this, at most this many times.
+ENGINE_MARKETING_CAP_RETRY_SECONDS = env.float(
+    "ENGINE_MARKETING_CAP_RETRY_SECONDS", default=86400.0
+)
+ENGINE_MARKETING_CAP_RETRIES = env.int("ENGINE_MARKETING_CAP_RETRIES", default=2)
+if not 0 < ENGINE_YELLOW_RATE_FACTOR <= 1 or ENGINE_HOLD_POLL_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "ENGINE_YELLOW_RATE_FACTOR must be in (0, 1] and ENGINE_HOLD_POLL_SECONDS positive"
+    )
 # An import whose task shows no progress for this long is queued again (a lost task).
 IMPORT_STALL_MINUTES = env.int("IMPORT_STALL_MINUTES", default=10)
 if ENGINE_LEASE_SECONDS < 4 * ENGINE_FLUSH_SECONDS or ENGINE_LOCK_SECONDS < 2:

@@ -25,6 +25,7 @@ ASSET_FIELDS = {
     "message_template_quality_update": "template_events",
     "phone_number_quality_update": "phone_events",
     "account_update": "account_events",
+    "business_capability_update": "capability_events",
 }
 # Timestamps outside these years are not Meta's clock; the item is stamped with ours instead.
 EARLIEST_S = 946_684_800  # 2000-01-01
@@ -60,6 +61,7 @@ class ParsedBatch:
     template_events: list[AssetEvent] = field(default_factory=list)
     phone_events: list[AssetEvent] = field(default_factory=list)
     account_events: list[AssetEvent] = field(default_factory=list)
+    capability_events: list[AssetEvent] = field(default_factory=list)
     preferences: list[Preference] = field(default_factory=list)
     ignored: Counter = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)

@@ -23,6 +23,7 @@ from campaigns.services.statuses import StatusUpdate, statuses_apply
 from inbox.services.ingest import inbox_statuses_apply, messages_ingest
 from templates_app.services.events import (
     account_event_apply,
+    capability_event_apply,
     phone_event_apply,
     template_events_apply,
 )
@@ -258,6 +259,8 @@ def _batch_apply(parsed: ParsedBatch, result: ProcessResult, *, pending_rows) ->
     template_events_apply(events=parsed.template_events)
     for event in parsed.phone_events:
         phone_event_apply(event=event)
+    for event in parsed.capability_events:
+        capability_event_apply(event=event)
     for event in parsed.account_events:
         restriction = account_event_apply(event=event)
         if restriction is not None:

@@ -6,8 +6,11 @@ database has it now: late binding.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from campaigns.engine import guard
 from campaigns.models import Campaign, CampaignSender, SenderTemplate
+from templates_app.models import PhoneNumber
 from titanflow.whatsapp.payloads import (
     Slot,
     build_template_payload,
@@ -61,6 +64,13 @@ class SenderContext:
     campaign_rate: float = 0.0
     templates: list[TemplateChoice] = field(default_factory=list)
     current_template_id: int | None = None
+    # The deliverability guard's inputs (campaigns/engine/guard.py).
+    quality_stop: str = ""
+    held: bool = False
+    deadline: datetime | None = None
+    quiet: guard.QuietHours | None = None
+    portfolio_limit: int | None = None
+    portfolio_phone_ids: list[int] = field(default_factory=list)
 
     def load(self) -> "SenderContext":
         sender = CampaignSender.objects.select_related("campaign", "phone__account").get(
@@ -72,12 +82,33 @@ class SenderContext:
         self.phone_id, self.phone_number_id = phone.pk, phone.phone_number_id
         self.display_phone = str(phone)
         self.account_id, self.access_token = phone.account_id, phone.account.access_token
-        self.rate = min(sender.mps or phone.max_mps, phone.max_mps)
+        rate = min(sender.mps or phone.max_mps, phone.max_mps)
+        self.rate = guard.quality_rate(rate=rate, quality=phone.quality_rating)
         self.campaign_rate = campaign.max_mps or 0
+        self._guard_load(campaign, sender, phone)
         self.templates = _templates(self.sender_id)
         self.current_template_id = sender.current_template_id
         self.sync_current()
         return self
+
+    def _guard_load(self, campaign: Campaign, sender: CampaignSender, phone) -> None:
+        self.quality_stop = guard.quality_stop_reason(
+            quality=phone.quality_rating, status=phone.status
+        )
+        self.held = bool(sender.hold_reason or campaign.hold_reason)
+        self.deadline = campaign.deadline
+        self.quiet = None
+        if campaign.has_quiet_hours:
+            self.quiet = guard.QuietHours(
+                start=campaign.quiet_start, end=campaign.quiet_end, zone=campaign.quiet_zone
+            )
+        self.portfolio_limit = phone.account.messaging_limit
+        if self.portfolio_limit is not None and not self.portfolio_phone_ids:
+            self.portfolio_phone_ids = list(
+                PhoneNumber.objects.filter(account_id=phone.account_id)
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
 
     def sync_current(self) -> None:
         """Records the template this sender now uses when a template event moved it on."""

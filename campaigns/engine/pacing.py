@@ -109,6 +109,10 @@ class Pacer:
         self._take = self.redis.register_script(_TAKE)
         self._slow = self.redis.register_script(_SLOW)
 
+    def rate_set(self, rate: float) -> None:
+        """The number's allowed rate changed (its quality): the bucket's cap follows at once."""
+        self.rate = max(float(rate), 1.0) * PACE_SHARE
+
     def take(self, want: int) -> Grant:
         args = [want, self.rate, self.campaign_rate, BURST_SHARE, RECOVERY_PER_S]
         tokens, wait, generation, rate = self._take(keys=self.keys, args=args)

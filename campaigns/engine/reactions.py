@@ -6,13 +6,16 @@ reports later in a failed status webhook) both decide here, so the two paths can
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.utils import timezone
 
 from titanflow.whatsapp.errors import ErrorInfo, Scope
 
 PAIR_RATE_CODE = 131056
+MARKETING_CAP_CODE = 131049
 SPAM_CODE = 131048
 PAIR_RATE_MAX_ATTEMPTS = 3
 MAX_BACKOFF_S = 300.0
@@ -40,11 +43,13 @@ class Decision:
     delay_s: float = 0.0
 
 
-def decide(info: ErrorInfo, *, attempts: int, spam_strikes: int = 0) -> Decision:
+def decide(info: ErrorInfo, *, attempts: int, spam_strikes: int = 0, deadline=None) -> Decision:
     """`attempts`: earlier tries of this contact; `spam_strikes`: the number's recent 131048s.
 
     Every decision that sends the contact again counts an attempt; past ENGINE_MAX_ATTEMPTS the
     contact fails with its reason, whichever path (the API's answer or a webhook) reported it."""
+    if info.code == MARKETING_CAP_CODE:
+        return _marketing_cap(attempts, deadline)
     decision = _decide(info, attempts, spam_strikes)
     cap = settings.ENGINE_MAX_ATTEMPTS
     if decision.action == Action.SLOW_DOWN:
@@ -92,6 +97,17 @@ def _recipient(info: ErrorInfo, attempts: int) -> Decision:
     if info.code == PAIR_RATE_CODE and attempts < PAIR_RATE_MAX_ATTEMPTS:
         return Decision(Action.RETRY_LATER, _jitter(4.0 ** (attempts + 1)))
     return Decision(Action.FAIL)
+
+
+def _marketing_cap(attempts: int, deadline) -> Decision:
+    # Meta's per-user marketing cap: another number would not help and a retry within 24 h
+    # is refused again; past the retries or the campaign's deadline the contact ends failed.
+    delay = settings.ENGINE_MARKETING_CAP_RETRY_SECONDS
+    if attempts >= settings.ENGINE_MARKETING_CAP_RETRIES:
+        return Decision(Action.FAIL)
+    if deadline is not None and timezone.now() + timedelta(seconds=delay) > deadline:
+        return Decision(Action.FAIL)
+    return Decision(Action.RETRY_LATER, delay)
 
 
 def _transient(info: ErrorInfo, attempts: int) -> Decision:

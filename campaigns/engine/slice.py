@@ -23,8 +23,9 @@ from queue import Empty, SimpleQueue
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
+from campaigns.engine import guard
 from campaigns.engine.batch import Batch, forget_queries, writer_thread
 from campaigns.engine.claims import (
     Claimed,
@@ -130,6 +131,10 @@ class Slice:
         self.exhausted_pool = False
         self.arming_group: list = []
         self.lease_ok_until = 0.0
+        self.guard_stopped = False
+        self.hold: tuple[str, object] | None = None  # (reason, until) when the guard held back
+        # The deadline on the wall clock, compared before each burst of sends (no query).
+        self.deadline_ts = self.ctx.deadline.timestamp() if self.ctx.deadline else math.inf
         now = time.monotonic()
         self.next_renewal = now + settings.ENGINE_LEASE_SECONDS / 4
         self.next_lock_extension = now + settings.ENGINE_LOCK_SECONDS / 3
@@ -138,6 +143,10 @@ class Slice:
         if not self.ctx.sending:
             claims_release(sender_id=self.ctx.sender_id)
             return SliceResult(again=False, statements=self.batch.statements + 3)
+        if time.time() >= self.deadline_ts:
+            return self._expire()
+        if self.ctx.quality_stop:
+            return self._quality_hold()
         # About a second of sending per claim, topped up as it runs low: a slow number does not
         # sit on contacts the others could send.
         self.chunk = max(MIN_CLAIM, min(math.ceil(self.ctx.rate), MAX_CLAIM))
@@ -156,12 +165,36 @@ class Slice:
             self._loop()
         finally:
             self._finish()
+        if self.guard_stopped:  # the next slice expires the rest or holds the number
+            return SliceResult(again=True, countdown=0.2, sent=self.sent)
         return SliceResult(again=not self.stopped, sent=self.sent)
 
     def _idle(self) -> SliceResult:
+        if self.hold is not None:
+            return self._portfolio_hold(*self.hold)
         if campaign_complete_if_done(campaign_id=self.ctx.campaign_id):
             return SliceResult(again=False)
         return SliceResult(again=True, countdown=next_wake_s(campaign_id=self.ctx.campaign_id))
+
+    # -- the deliverability guard (campaigns/engine/guard.py) ------------------------------------
+
+    def _expire(self) -> SliceResult:
+        claims_release(sender_id=self.ctx.sender_id)
+        guard.campaign_expire(campaign_id=self.ctx.campaign_id)
+        campaign_complete_if_done(campaign_id=self.ctx.campaign_id)
+        return SliceResult(again=False)
+
+    def _quality_hold(self) -> SliceResult:
+        # Not exhausted: the number comes back by itself when Meta rates it better; meanwhile
+        # the other numbers take its contacts from the shared pool.
+        claims_release(sender_id=self.ctx.sender_id)
+        guard.sender_hold(sender_id=self.ctx.sender_id, reason=self.ctx.quality_stop, until=None)
+        return SliceResult(again=True, countdown=settings.ENGINE_HOLD_POLL_SECONDS)
+
+    def _portfolio_hold(self, reason: str, until) -> SliceResult:
+        guard.sender_hold(sender_id=self.ctx.sender_id, reason=reason, until=until)
+        guard.campaign_hold(campaign_id=self.ctx.campaign_id, reason=reason, until=until)
+        return SliceResult(again=True, countdown=guard.hold_countdown_s(until))
 
     # -- claiming, arming, renewing ------------------------------------------------------------
 
@@ -171,12 +204,43 @@ class Slice:
         return len(claimed)
 
     def _claim_chunk(self) -> list[Claimed]:
-        claimed = self._claim(limit=self.chunk, after=self.claimed_up_to)
-        if len(claimed) < self.chunk and self.claimed_up_to:
-            # Contacts returned to the pool behind us (retries, other numbers' releases).
-            claimed += self._claim(limit=self.chunk - len(claimed), after=0)
-        self.exhausted_pool = len(claimed) < self.chunk
+        if self.ctx.portfolio_limit is None:
+            claimed = self._claim_up_to(self.chunk)
+        else:
+            claimed = self._claim_within_budget()
+        if claimed and self.ctx.held:
+            self.ctx.held = False
+            guard.sender_hold_clear(sender_id=self.ctx.sender_id, campaign_id=self.ctx.campaign_id)
+        if claimed and self.ctx.quiet is not None:
+            claimed = guard.contacts_defer_quiet(
+                token=self.token, claimed=claimed, quiet=self.ctx.quiet
+            )
         return claimed
+
+    def _claim_up_to(self, chunk: int) -> list[Claimed]:
+        claimed = self._claim(limit=chunk, after=self.claimed_up_to)
+        if len(claimed) < chunk and self.claimed_up_to:
+            # Contacts returned to the pool behind us (retries, other numbers' releases).
+            claimed += self._claim(limit=chunk - len(claimed), after=0)
+        self.exhausted_pool = len(claimed) < chunk
+        return claimed
+
+    def _claim_within_budget(self) -> list[Claimed]:
+        """Claims no more than the portfolio has room for in its rolling 24 h; with no room
+        left, notes when the window frees some and claims nothing."""
+        with transaction.atomic():
+            guard.portfolio_lock(account_id=self.ctx.account_id)
+            budget = guard.portfolio_budget(
+                phone_ids=self.ctx.portfolio_phone_ids, limit=self.ctx.portfolio_limit
+            )
+            if budget.room == 0:
+                reason = guard.PORTFOLIO_HELD.format(limit=budget.limit)
+                self.hold, self.exhausted_pool = (reason, budget.next_room_at), True
+                return []
+            claimed = self._claim_up_to(min(self.chunk, budget.room))
+            if len(claimed) == budget.room:
+                self.exhausted_pool = True  # the next slice finds out whether room came back
+            return claimed
 
     def _claim(self, *, limit: int, after: int) -> list[Claimed]:
         claimed = contacts_claim(
@@ -308,6 +372,9 @@ class Slice:
     def _may_send(self) -> bool:
         if self.stopped:
             return False
+        if time.time() >= self.deadline_ts:
+            self.stopped = self.guard_stopped = True  # unsent ones go back, then expire
+            return False
         self._renew_if_due()
         now = time.monotonic()
         if now >= self.lease_ok_until:
@@ -388,7 +455,10 @@ class Slice:
             self.ctx.load()
             if not self.ctx.sending:
                 self.stopped = True
+            elif self.ctx.quality_stop:
+                self.stopped = self.guard_stopped = True  # held by the next slice
             else:
+                self.pacer.rate_set(self.ctx.rate)  # YELLOW slows it from the next grant
                 self._rechoose_ready()
 
     def _rechoose_ready(self) -> None:
@@ -458,7 +528,9 @@ class Slice:
         strikes = 0
         if info.code == SPAM_CODE:
             strikes = senders.phone_spam_strike(phone_number_id=self.ctx.phone_number_id)
-        decision = decide(info, attempts=contact.attempts, spam_strikes=strikes)
+        decision = decide(
+            info, attempts=contact.attempts, spam_strikes=strikes, deadline=self.ctx.deadline
+        )
         reason = failure_reason(info, exc.details or exc.title)
         action = decision.action
         kept = {"body": contact.payload, "template_id": contact.payload_template_id}

@@ -61,7 +61,12 @@ def _apply_one(message: Message, failure: FailedStatus) -> bool:
     strikes = 0
     if info.code == 131048:
         strikes = phone_spam_strike(phone_number_id=message.phone.phone_number_id)
-    decision = decide(info, attempts=message.contact.attempts, spam_strikes=strikes)
+    decision = decide(
+        info,
+        attempts=message.contact.attempts,
+        spam_strikes=strikes,
+        deadline=message.campaign.deadline,
+    )
     with transaction.atomic():
         _sender_react(message, info, decision.action, reason)
         requeue = decision.action in (

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
-from templates_app.signals import template_status_changed
+from templates_app.signals import phone_health_changed, template_status_changed
 from titanflow.whatsapp.values import mapping, mappings, text
 
 logger = logging.getLogger(__name__)
@@ -173,6 +173,8 @@ def phone_event_apply(*, event: AssetEvent) -> PhoneNumber | None:
     limit = value.get("max_daily_conversations_per_business") or value.get("current_limit")
     if text(limit):
         phone.messaging_limit = text(limit, 32)
+        portfolio_limit_set(account_id=phone.account_id, raw=limit)
+    transaction.on_commit(lambda: phone_health_changed.send(sender=PhoneNumber))
     phone.save(
         update_fields=[
             "throughput_level",
@@ -183,6 +185,33 @@ def phone_event_apply(*, event: AssetEvent) -> PhoneNumber | None:
         ]
     )
     return phone
+
+
+def portfolio_limit_set(*, account_id: int, raw) -> bool:
+    """Stores the portfolio's messaging limit when Meta names a tier we understand."""
+    understood, limit = WhatsAppAccount.limit_from_tier(raw)
+    if not understood:
+        return False
+    WhatsAppAccount.objects.filter(pk=account_id).exclude(messaging_limit=limit).update(
+        messaging_limit=limit
+    )
+    return True
+
+
+def capability_event_apply(*, event: AssetEvent) -> bool:
+    """`business_capability_update`: the portfolio's messaging limit moved to a new tier."""
+    value = event.value
+    raw = (
+        value.get("max_daily_conversations_per_business")
+        or value.get("max_messaging_tier")
+        or value.get("max_daily_conversation_per_phone")
+    )
+    account = WhatsAppAccount.objects.filter(waba_id=event.waba_id).first()
+    if account is None or not text(raw):
+        return False
+    changed = portfolio_limit_set(account_id=account.pk, raw=raw)
+    transaction.on_commit(lambda: phone_health_changed.send(sender=WhatsAppAccount))
+    return changed
 
 
 def _digits(text: str) -> str:

@@ -15,6 +15,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from templates_app.models import PhoneNumber, WhatsAppAccount
+from templates_app.services.events import portfolio_limit_set
 from templates_app.services.template_upsert import templates_store_listing
 from templates_app.services.template_upsert import templates_upsert as templates_upsert  # public
 from titanflow.whatsapp.client import graph_client
@@ -320,7 +321,17 @@ def phones_upsert(
             "updated_at",
         ],
     )
+    _portfolio_limit_sync(account, rows)
     return len(rows)
+
+
+def _portfolio_limit_sync(account: WhatsAppAccount, rows: list[PhoneNumber]) -> None:
+    # The limit belongs to the business portfolio: every number lists the same one.
+    for row in rows:
+        if row.messaging_limit and portfolio_limit_set(
+            account_id=account.pk, raw=row.messaging_limit
+        ):
+            return
 
 
 def _phone_identified(item, notes: list[str]) -> bool:

@@ -136,8 +136,10 @@ CATALOGUE: dict[int, ErrorInfo] = {
     **_entries(
         [131049],
         Scope.RECIPIENT,
-        "Meta limits how many marketing messages one person receives; this one was held back.",
-        "Mark this contact failed; never retry within 24 hours (another number would not help).",
+        "Held by Meta's per-user limit: Meta limits how many marketing messages one person "
+        "receives, and held this one back.",
+        "Retry no sooner than 24 hours later, a few times, never after the deadline "
+        "(another number would not help).",
     ),
     **_entries(
         [131050],

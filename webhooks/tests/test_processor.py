@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -97,7 +99,7 @@ def test_the_same_delivery_three_times_changes_nothing_twice(deliver, campaign, 
     assert (campaign.delivered_count, campaign.read_count) == (1, 1)
 
 
-def test_failed_131049_fails_the_contact_with_its_reason(deliver, campaign, phone):
+def test_failed_131049_holds_the_contact_a_day_with_its_reason(deliver, campaign, phone):
     (message,) = _messages(campaign, phone, 1)
     error = (131049, "This message was not delivered to maintain healthy ecosystem engagement.")
     deliver(d.statuses(d.status(message.wamid, "failed", error=error)))
@@ -105,8 +107,19 @@ def test_failed_131049_fails_the_contact_with_its_reason(deliver, campaign, phon
     contact = Contact.objects.get(pk=message.contact_id)
     assert (message.status, message.error_code) == ("failed", 131049)
     assert "healthy ecosystem" in message.error_title
-    assert contact.state == Contact.State.FAILED
     assert contact.last_error_code == 131049
+    assert contact.last_error.startswith("Held by Meta's per-user limit")
+    assert contact.state == Contact.State.PENDING
+    assert contact.not_before >= timezone.now() + timedelta(hours=23, minutes=59)
+
+
+def test_failed_131049_past_its_retries_fails_the_contact(deliver, campaign, phone, settings):
+    settings.ENGINE_MARKETING_CAP_RETRIES = 0
+    (message,) = _messages(campaign, phone, 1)
+    error = (131049, "This message was not delivered to maintain healthy ecosystem engagement.")
+    deliver(d.statuses(d.status(message.wamid, "failed", error=error)))
+    contact = Contact.objects.get(pk=message.contact_id)
+    assert contact.state == Contact.State.FAILED
     assert Campaign.objects.get(pk=campaign.pk).failed_count == 1
 
 
