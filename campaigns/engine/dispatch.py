@@ -52,12 +52,16 @@ SEND_QUEUE = "send"
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
+def send_queue_keys() -> list[str]:
+    return [SEND_QUEUE + suffix for suffix in _PRIORITY_SUFFIXES]
+
+
 def slices_waiting() -> bool:
     """Whether a slice sits in the send queue waiting for a free worker process (slices with a
     countdown wait in a worker's memory, not here, and take no process until due)."""
     pipe = engine_redis.client().pipeline(transaction=False)
-    for suffix in _PRIORITY_SUFFIXES:
-        pipe.llen(SEND_QUEUE + suffix)
+    for key in send_queue_keys():
+        pipe.llen(key)
     return any(pipe.execute())
 
 

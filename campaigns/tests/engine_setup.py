@@ -13,4 +13,6 @@ def engine_test_setup(settings, monkeypatch, *, on_queue=lambda *args: None) -> 
     client = engine_redis.client()
     for key in client.scan_iter("tf:*"):
         client.delete(key)
+    # Tasks an earlier test left queued would read as slices waiting for a worker.
+    client.delete(*dispatch.send_queue_keys())
     monkeypatch.setattr(dispatch, "_send", on_queue)

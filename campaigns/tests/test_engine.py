@@ -335,7 +335,7 @@ def test_a_slice_ends_on_time_when_another_waits_for_a_worker(meta, marketer, se
     try:
         sender_run_slice(campaign_id=campaign.pk, sender_id=campaign.senders.get().pk)
     finally:
-        redis.delete(dispatch.SEND_QUEUE)
+        redis.delete(*dispatch.send_queue_keys())
 
     assert 0 < sim.stats()["accepted_total"] < 40
 

@@ -6,12 +6,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from campaigns.engine import dispatch
-from campaigns.engine import redis as engine_redis
 from campaigns.engine.slice import sender_run_slice
 from campaigns.engine.staging import campaign_stage, world_dict
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services.lifecycle import campaign_launch
+from campaigns.tests.engine_setup import engine_test_setup
 from templates_app.models import PhoneNumber, WhatsAppAccount
 from titanflow.simulator.testing import start_simulator
 
@@ -20,13 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def engine_settings(settings, monkeypatch):
-    settings.ENGINE_SLICE_SECONDS = 0.5
-    settings.ENGINE_FLUSH_SECONDS = 0.2
-    settings.ENGINE_READ_TIMEOUT_SECONDS = 1.0
-    redis = engine_redis.client()
-    for key in redis.scan_iter("tf:*"):
-        redis.delete(key)
-    monkeypatch.setattr(dispatch, "_send", lambda *args: None)
+    engine_test_setup(settings, monkeypatch)
 
 
 @pytest.fixture

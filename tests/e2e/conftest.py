@@ -51,8 +51,10 @@ def worker(meta):
     """Starts a worker; call it again after a SIGKILL to restart one."""
     started = []
 
-    def start():
-        env = processes.child_env(WHATSAPP_GRAPH_URL=meta.url, LOG_LEVEL="WARNING", **ENGINE)
+    def start(**settings):
+        env = processes.child_env(
+            WHATSAPP_GRAPH_URL=meta.url, LOG_LEVEL="WARNING", **{**ENGINE, **settings}
+        )
         # Every queue, with a process per sender and one left for webhooks and beat's jobs.
         process = processes.worker_start(concurrency=NUMBERS + 1, env=env, name="e2e-worker")
         started.append(process)
