@@ -7,6 +7,7 @@ database has it now: late binding.
 
 from dataclasses import dataclass, field
 
+from campaigns.clicks.links import LinkMinter
 from campaigns.models import Campaign, CampaignSender, SenderTemplate
 from titanflow.whatsapp.payloads import (
     Slot,
@@ -28,10 +29,15 @@ class TemplateChoice:
     sendable: bool
     failed: bool = False
 
-    def body_for(self, *, contact_id: int, phone: str, variables: dict, mapping: dict) -> bytes:
+    def body_for(
+        self, *, contact_id: int, phone: str, variables: dict, mapping: dict, links=None
+    ) -> bytes:
         """The exact bytes to send; `biz_opaque_callback_data` lets webhooks find the contact
-        before the wamid is known (an ambiguous send)."""
+        before the wamid is known (an ambiguous send). With `links`, tracked links are minted
+        first and go into these bytes, so a retry resends the same links."""
         values = resolve_values(self.slots, mapping.get(str(self.id)) or {}, variables or {})
+        if links is not None:
+            values = links.rewrite(contact_id=contact_id, template=self, values=values)
         payload = build_template_payload(
             name=self.name,
             language=self.language,
@@ -61,6 +67,7 @@ class SenderContext:
     campaign_rate: float = 0.0
     templates: list[TemplateChoice] = field(default_factory=list)
     current_template_id: int | None = None
+    links: LinkMinter | None = None
 
     def load(self) -> "SenderContext":
         sender = CampaignSender.objects.select_related("campaign", "phone__account").get(
@@ -75,6 +82,9 @@ class SenderContext:
         self.rate = min(sender.mps or phone.max_mps, phone.max_mps)
         self.campaign_rate = campaign.max_mps or 0
         self.templates = _templates(self.sender_id)
+        self.links = LinkMinter(
+            campaign_id=campaign.pk, phone_id=phone.pk, track_body=campaign.track_clicks
+        )
         self.current_template_id = sender.current_template_id
         self.sync_current()
         return self
