@@ -18,4 +18,5 @@ urlpatterns = [
         name="api-campaign-retarget",
     ),
     path("campaigns/<int:pk>/stats/", lifecycle.StatsView.as_view(), name="api-campaign-stats"),
+    path("campaigns/<int:pk>/clicks/", lifecycle.ClicksView.as_view(), name="api-campaign-clicks"),
 ]

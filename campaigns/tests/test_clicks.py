@@ -212,3 +212,65 @@ def test_without_tracking_body_links_go_out_as_given(meta, marketer):
     # The button's template link is the redirect itself: it only works through a tracked link.
     link = TrackedLink.objects.get(campaign=campaign)
     assert link.token == suffix
+
+
+def _read_and_clicked(client, campaign, *, clicked_phone: str):
+    """Every message read; the person at `clicked_phone` follows their button link twice."""
+    read = Message.objects.filter(campaign=campaign).update(status="read")
+    Campaign.objects.filter(pk=campaign.pk).update(read_count=read)  # as the webhooks would
+    contact = Contact.objects.get(campaign=campaign, phone=clicked_phone)
+    link = TrackedLink.objects.filter(contact=contact).exclude(url=SALE).get()
+    client.get(f"/r/{link.token}")
+    client.get(f"/r/{link.token}")
+    return contact
+
+
+def test_the_campaign_page_counts_each_clicker_once_per_template_and_number(meta, marketer, client):
+    meta()
+    campaign = _drive(_launched(marketer, contacts=3))
+    _read_and_clicked(client, campaign, clicked_phone="+971500000002")
+    client.force_login(marketer)
+
+    page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+
+    assert 'data-stat="clicked"><div class="value">1<' in page
+    assert "33.3% of read" in page
+    assert '<td class="num" data-clicked>1</td>' in page  # the template's row and the number's
+
+
+def test_the_api_gives_the_funnel_with_clicks(meta, marketer, client):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    meta()
+    campaign = _drive(_launched(marketer, contacts=3))
+    _read_and_clicked(client, campaign, clicked_phone="+971500000001")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=marketer).key}")
+
+    data = api.get(f"/api/campaigns/{campaign.pk}/clicks/").json()
+
+    assert data["clicked"] == 1
+    [template] = data["by_template"]
+    assert (template["sent"], template["read"], template["clicked"]) == (3, 3, 1)
+    assert data["by_number"][0]["clicked"] == 1
+
+
+@pytest.mark.parametrize(
+    ("audience", "phones"),
+    [("clicked", {"+971500000003"}), ("read_not_clicked", {"+971500000001", "+971500000002"})],
+)
+def test_a_follow_up_reaches_the_clickers_or_the_readers_who_did_not_click(
+    meta, marketer, client, audience, phones
+):
+    from campaigns.services.lifecycle import campaign_retarget
+
+    meta()
+    campaign = _drive(_launched(marketer, contacts=4))
+    _read_and_clicked(client, campaign, clicked_phone="+971500000003")
+    Message.objects.filter(campaign=campaign, recipient="+971500000004").update(status="delivered")
+
+    follow_up = campaign_retarget(campaign=campaign, audience=audience, user=marketer)
+
+    assert set(follow_up.contacts.values_list("phone", flat=True)) == phones
+    assert follow_up.track_clicks

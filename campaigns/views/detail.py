@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from campaigns.clicks.stats import click_funnel
 from campaigns.importing.export import spreadsheet_safe
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services import lifecycle
@@ -29,6 +30,8 @@ AUDIENCE_LABELS = {
     "not_delivered": "Contacts whose message was not delivered",
     "not_read": "Contacts who did not read it",
     "replied": "Contacts who replied",
+    "clicked": "Contacts who clicked a link",
+    "read_not_clicked": "Contacts who read it but did not click",
 }
 AUDIENCES = [(name, AUDIENCE_LABELS.get(name, name)) for name in lifecycle.AUDIENCES]
 RATE_WINDOW = timedelta(hours=1)
@@ -63,6 +66,7 @@ def _live_context(campaign: Campaign) -> dict:
         "can": {name: campaign.status in states for name, states in CONTROLS.items()},
         "senders": senders,
         "failures": _failures_by_code(campaign),
+        "clicks": click_funnel(campaign=campaign) if campaign.track_clicks else None,
     }
 
 
