@@ -127,7 +127,7 @@ def test_dashboard_query_count_does_not_grow_with_data(marketer_client, django_a
     MessageFactory.create_batch(5)
     marketer_client.get("/")
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = marketer_client.get("/")
     assert response.status_code == 200
 

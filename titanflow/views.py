@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from campaigns.clicks.models import TrackedLink
 from campaigns.models import Campaign, CampaignSender, Message
 from templates_app.models import PhoneNumber
 from titanflow.access import MARKETER, role_of
@@ -32,6 +33,7 @@ def dashboard(request):
     context = {
         "running": running,
         "today": _today_totals(_visible_messages(request.user)),
+        "clicked_today": _clicked_today(request.user),
         "chart": _last_days_chart(_visible_messages(request.user)),
         "phones": _number_health(request),
     }
@@ -62,6 +64,14 @@ def _today_totals(messages) -> dict:
     totals["delivered_pct"] = _percent(totals["delivered"], totals["sent"])
     totals["read_pct"] = _percent(totals["read"], totals["sent"])
     return totals
+
+
+def _clicked_today(user) -> int:
+    """Recipients whose first click on a tracked link was today (once however many clicks)."""
+    links = TrackedLink.objects.filter(first_clicked_at__gte=_start_of_day(timezone.localdate()))
+    if role_of(user) == MARKETER:
+        links = links.filter(campaign__owner=user)
+    return links.values("contact_id").distinct().count()
 
 
 def _percent(part: int, whole: int) -> float | None:

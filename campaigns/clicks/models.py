@@ -31,7 +31,16 @@ class TrackedLink(models.Model):
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "contact"], name="trackedlink_campaign")]
+        indexes = [
+            models.Index(fields=["campaign", "contact"], name="trackedlink_campaign"),
+            # The dashboard's clicks today. Only a first click changes this column; later
+            # clicks leave it as it is, so their UPDATE stays a heap-only one.
+            models.Index(
+                fields=["first_clicked_at"],
+                condition=models.Q(first_clicked_at__isnull=False),
+                name="trackedlink_first_click",
+            ),
+        ]
 
     def __str__(self):
         return self.token

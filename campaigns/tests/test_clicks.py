@@ -274,3 +274,14 @@ def test_a_follow_up_reaches_the_clickers_or_the_readers_who_did_not_click(
 
     assert set(follow_up.contacts.values_list("phone", flat=True)) == phones
     assert follow_up.track_clicks
+
+
+def test_the_dashboard_counts_todays_clickers(meta, marketer, client):
+    meta()
+    campaign = _drive(_launched(marketer, contacts=3))
+    _read_and_clicked(client, campaign, clicked_phone="+971500000001")
+    client.force_login(marketer)
+
+    page = client.get("/").content.decode()
+
+    assert 'data-stat="clicked"><div class="value">1<' in page
