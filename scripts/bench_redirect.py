@@ -33,7 +33,7 @@ def main() -> int:
     web = _start_web(port)
     try:
         _wait_up(port)
-        _load(port, tokens[:200], 200, options.clients)  # warm the workers' connections
+        _, warm = _load(port, tokens[:200], 200, options.clients)  # warms the web workers
         took, latencies = _load(port, tokens, options.requests, options.clients)
         counted = campaign_clicks(campaign)
     finally:
@@ -41,7 +41,7 @@ def main() -> int:
         web.wait(timeout=15)
         campaign.delete()
     latencies.sort()
-    print(f"clicks recorded: {counted} of {len(latencies) + 200} requests")
+    print(f"clicks recorded: {counted} of {len(warm) + len(latencies)} requests")
     print(f"{len(latencies)} redirects in {took:.2f}s: {len(latencies) / took:,.0f} requests/s")
     for share in (0.5, 0.9, 0.99):
         print(f"p{int(share * 100)}: {latencies[int(len(latencies) * share) - 1] * 1000:.1f} ms")
