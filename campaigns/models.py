@@ -90,6 +90,9 @@ class Campaign(models.Model):
     held_until = models.DateTimeField(null=True, blank=True)
     # {"<template id>": {"<slot key>": {"column": "..."} | {"text": "..."}}}
     variable_mapping = models.JSONField(default=dict, blank=True)
+    track_clicks = models.BooleanField(
+        default=False, db_default=False, help_text="Links go out as TitanFlow short links."
+    )
 
     # The uploaded list and what the import made of it.
     source_file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
@@ -465,3 +468,6 @@ class Rate(models.Model):
 
     def __str__(self):
         return f"{self.category} {self.market}: {self.price} {self.currency}"
+
+
+from campaigns.clicks.models import TrackedLink  # noqa: E402, F401  (registers the model)

@@ -15,7 +15,7 @@ from titanflow.access import RolePermission, role_of
 
 pytestmark = pytest.mark.django_db
 
-OPEN = ("accounts/login/", "healthz", "webhooks/")
+OPEN = ("accounts/login/", "healthz", "webhooks/", "r/")  # r/: tracked links, for anyone
 SELF_AUTHENTICATED = ("admin/",)
 
 

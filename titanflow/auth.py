@@ -8,7 +8,8 @@ from django.shortcuts import render
 from titanflow.access import refusal, role_of
 
 _SELF_AUTHENTICATED = ("/admin/", "/api/", "/webhooks/", "/static/", "/healthz")
-_OPEN = ("/accounts/login/",)
+# Recipients follow tracked links (/r/<token>) without an account; the token is the key.
+_OPEN = ("/accounts/login/", "/r/")
 # Someone without a role can still leave.
 _ANY_USER = ("/accounts/logout/",)
 

@@ -69,6 +69,8 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
 
+# Where recipients reach this TitanFlow: tracked links go out as PUBLIC_BASE_URL/r/<token>.
+PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").geturl().rstrip("/")
 WHATSAPP_GRAPH_URL = env.url("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com").geturl()
 WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
 if not WHATSAPP_API_VERSION.startswith("v"):

@@ -33,4 +33,5 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("inbox.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("r/", include("campaigns.clicks.urls")),
 ]

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from campaigns.clicks.models import TrackedLink
 from campaigns.models import Campaign, CampaignSender, Message
 from templates_app.models import PhoneNumber
 from titanflow.access import MARKETER, role_of
@@ -35,6 +36,7 @@ def dashboard(request):
             **_today_totals(_visible_messages(request.user)),
             "failed": _failed_today(request.user),
         },
+        "clicked_today": _clicked_today(request.user),
         "chart": _last_days_chart(_visible_messages(request.user)),
         "phones": _number_health(request),
     }
@@ -74,6 +76,14 @@ def _failed_today(user) -> int:
     today |= Q(completed_at__gte=start)
     campaigns = Campaign.objects.visible_to(user).filter(today)
     return campaigns.aggregate(n=Coalesce(Sum("failed_count"), 0))["n"]
+
+
+def _clicked_today(user) -> int:
+    """Recipients whose first click on a tracked link was today (once however many clicks)."""
+    links = TrackedLink.objects.filter(first_clicked_at__gte=_start_of_day(timezone.localdate()))
+    if role_of(user) == MARKETER:
+        links = links.filter(campaign__owner=user)
+    return links.values("contact_id").distinct().count()
 
 
 def _percent(part: int, whole: int) -> float | None:

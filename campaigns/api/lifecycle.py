@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.clicks.stats import click_funnel
 from campaigns.models import Campaign
 from campaigns.services import lifecycle
 from campaigns.services.lifecycle import AUDIENCES, CampaignStateError
@@ -179,3 +180,16 @@ class RetargetView(_Action):
             campaign=campaign, audience=data["audience"], user=user, name=data.get("name", "")
         )
         return Response(CampaignStateSerializer(target).data, status=status.HTTP_201_CREATED)
+
+
+class ClicksView(APIView):
+    """The funnel with clicks (sent, delivered, read, clicked, replied) per template and number."""
+
+    http_method_names = ["get", "options"]
+
+    @extend_schema(
+        responses=inline_serializer("CampaignClicks", {"clicked": serializers.IntegerField()})
+    )
+    def get(self, request, pk: int):
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+        return Response({"track_clicks": campaign.track_clicks, **click_funnel(campaign=campaign)})

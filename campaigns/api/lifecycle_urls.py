@@ -33,4 +33,5 @@ urlpatterns = [
         reporting.ResultsCsvView.as_view(),
         name="api-campaign-results-csv",
     ),
+    path("campaigns/<int:pk>/clicks/", lifecycle.ClicksView.as_view(), name="api-campaign-clicks"),
 ]

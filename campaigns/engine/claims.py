@@ -14,7 +14,7 @@ contacts `sending`. That splits a dead worker's claims in two:
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -51,6 +51,7 @@ class Claimed:
     last_error_code: int | None
     last_error: str
     payload_saved: bool = False  # the row holds `payload` as it is now
+    links: list = field(default_factory=list)  # tracked links in `payload`, stored with it
 
     def __post_init__(self):
         self.payload_saved = bool(self.payload)

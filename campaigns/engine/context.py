@@ -8,6 +8,7 @@ database has it now: late binding.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from campaigns.clicks.links import LinkMinter
 from campaigns.engine import guard
 from campaigns.models import Campaign, CampaignSender, SenderTemplate
 from templates_app.models import PhoneNumber
@@ -31,10 +32,15 @@ class TemplateChoice:
     sendable: bool
     failed: bool = False
 
-    def body_for(self, *, contact_id: int, phone: str, variables: dict, mapping: dict) -> bytes:
+    def body_for(
+        self, *, contact_id: int, phone: str, variables: dict, mapping: dict, links=None
+    ) -> bytes:
         """The exact bytes to send; `biz_opaque_callback_data` lets webhooks find the contact
-        before the wamid is known (an ambiguous send)."""
+        before the wamid is known (an ambiguous send). With `links`, tracked links are minted
+        first and go into these bytes, so a retry resends the same links."""
         values = resolve_values(self.slots, mapping.get(str(self.id)) or {}, variables or {})
+        if links is not None:
+            values = links.rewrite(contact_id=contact_id, template=self, values=values)
         payload = build_template_payload(
             name=self.name,
             language=self.language,
@@ -71,6 +77,7 @@ class SenderContext:
     quiet: guard.QuietHours | None = None
     portfolio_limit: int | None = None
     portfolio_phone_ids: list[int] = field(default_factory=list)
+    links: LinkMinter | None = None
 
     def load(self) -> "SenderContext":
         sender = CampaignSender.objects.select_related("campaign", "phone__account").get(
@@ -87,6 +94,9 @@ class SenderContext:
         self.campaign_rate = campaign.max_mps or 0
         self._guard_load(campaign, sender, phone)
         self.templates = _templates(self.sender_id)
+        self.links = LinkMinter(
+            campaign_id=campaign.pk, phone_id=phone.pk, track_body=campaign.track_clicks
+        )
         self.current_template_id = sender.current_template_id
         self.sync_current()
         return self

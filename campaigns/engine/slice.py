@@ -25,6 +25,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from campaigns.clicks.links import links_store
 from campaigns.engine import guard
 from campaigns.engine.batch import Batch, forget_queries, writer_thread
 from campaigns.engine.claims import (
@@ -279,7 +280,7 @@ class Slice:
             self._arm_next()
 
     def _arm_next(self) -> None:
-        group, rows = [], []
+        group, rows, links = [], [], {}
         while self.queue and len(group) < self.group:
             contact = self.queue.popleft()
             choice = self._choose(contact)
@@ -287,6 +288,8 @@ class Slice:
                 continue
             group.append((contact, choice))
             saved = contact.payload_saved
+            if not saved:
+                links[contact.id] = contact.links
             rows.append(
                 {
                     "id": contact.id,
@@ -296,7 +299,8 @@ class Slice:
             )
         if group:
             self.arming_group = group
-            self.arming = self._in_background(_arm_job, self.token, rows, group)
+            where = (self.ctx.campaign_id, self.ctx.phone_id)
+            self.arming = self._in_background(_arm_job, self.token, rows, group, links, where)
 
     def _armed(self, armed: set[int], group: list) -> None:
         for contact, choice in group:
@@ -488,7 +492,9 @@ class Slice:
             phone=contact.phone,
             variables=contact.variables,
             mapping=self.ctx.mapping,
+            links=self.ctx.links,
         )
+        contact.links = self.ctx.links.take(contact.id)
         contact.payload, contact.payload_template_id = body.decode(), template.id
         contact.payload_saved = False
         return body
@@ -665,9 +671,14 @@ def _db_job(job, *args):
         forget_queries()
 
 
-def _arm_job(token: int, rows: list[dict], group: list) -> tuple[set[int], list]:
+def _arm_job(token: int, rows: list[dict], group: list, links: dict, where: tuple) -> tuple:
     with statements_counted():
-        return contacts_arm(token=token, rows=rows), group
+        if not any(links.values()):
+            return contacts_arm(token=token, rows=rows), group
+        with transaction.atomic():  # a link is sent only if its row exists
+            armed = contacts_arm(token=token, rows=rows)
+            links_store(campaign_id=where[0], phone_id=where[1], links=links, armed=armed)
+        return armed, group
 
 
 def _renew_job(sender_id: int, token: int, issued: float) -> tuple[float, int]:

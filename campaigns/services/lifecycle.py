@@ -35,7 +35,7 @@ CANCELLABLE = (
     Campaign.Status.PAUSED,
 )
 RETRYABLE = (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED)
-AUDIENCES = ("failed", "not_delivered", "not_read", "replied")
+AUDIENCES = ("failed", "not_delivered", "not_read", "replied", "clicked", "read_not_clicked")
 
 
 def campaign_launch(
@@ -367,6 +367,7 @@ def _campaign_copy(source: Campaign, *, user, name: str) -> Campaign:
         name_column=source.name_column,
         phone_region=source.phone_region,
         source_name=source.source_name,
+        track_clicks=source.track_clicks,
     )
     mapping = dict(source.variable_mapping or {})
     for sender in source.senders.order_by("id"):
@@ -381,6 +382,10 @@ def _campaign_copy(source: Campaign, *, user, name: str) -> Campaign:
     return target
 
 
+_CLICKED = (
+    "EXISTS (SELECT 1 FROM campaigns_trackedlink t WHERE t.campaign_id = c.campaign_id "
+    "AND t.contact_id = c.id AND t.first_clicked_at IS NOT NULL)"
+)
 _AUDIENCE_SQL = {
     "failed": "c.state = 'failed'",
     "not_delivered": (
@@ -394,6 +399,11 @@ _AUDIENCE_SQL = {
     "replied": (
         "EXISTS (SELECT 1 FROM campaigns_message m WHERE m.contact_id = c.id "
         "AND m.replied_at IS NOT NULL)"
+    ),
+    "clicked": _CLICKED,
+    "read_not_clicked": (
+        "EXISTS (SELECT 1 FROM campaigns_message m WHERE m.contact_id = c.id "
+        f"AND m.status = 'read') AND NOT {_CLICKED}"
     ),
 }
 

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from campaigns.clicks.stats import click_funnel
 from campaigns.importing.export import results_csv_response
 from campaigns.models import Campaign, Message
 from campaigns.services import lifecycle
@@ -26,6 +27,8 @@ AUDIENCE_LABELS = {
     "not_delivered": "Contacts whose message was not delivered",
     "not_read": "Contacts who did not read it",
     "replied": "Contacts who replied",
+    "clicked": "Contacts who clicked a link",
+    "read_not_clicked": "Contacts who read it but did not click",
 }
 AUDIENCES = [(name, AUDIENCE_LABELS.get(name, name)) for name in lifecycle.AUDIENCES]
 RATE_WINDOW = timedelta(hours=1)
@@ -59,6 +62,7 @@ def _live_context(campaign: Campaign) -> dict:
         "senders": senders,
         "failures": campaign_failures(campaign_id=campaign.pk),
         "timeline": campaign.events.order_by("-at", "-id")[:TIMELINE_SIZE],
+        "clicks": click_funnel(campaign=campaign) if campaign.track_clicks else None,
     }
 
 

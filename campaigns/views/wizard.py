@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import make_aware
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from campaigns.clicks.setup import campaign_track_clicks, tracking_offer
 from campaigns.importing import ImportFileError, UploadRefused, import_enqueue, import_stage
 from campaigns.importing.columns import read_head
 from campaigns.importing.export import REASON_TEXT, skipped_rows_csv
@@ -207,6 +208,7 @@ def _review_step(request, campaign: Campaign):
     if request.method == "POST":
         try:
             when = _schedule_from_post(request.POST)
+            _track_clicks_from_post(campaign, request.POST)
             campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
             _audit_launch(request, campaign, when)
         except (CampaignStateError, ValueError) as exc:
@@ -214,13 +216,25 @@ def _review_step(request, campaign: Campaign):
         else:
             messages.success(request, "Scheduled." if when else "Launched: sending has started.")
             return redirect("campaign-detail", pk=campaign.pk)
+    review = setup.campaign_review(campaign=campaign)
     context = {
-        "review": setup.campaign_review(campaign=campaign),
+        "review": review,
         "error": error,
         "default_tz": settings.TIME_ZONE,
         "skips": _skip_rows((campaign.import_report or {}).get("skipped", {})),
+        "tracking": tracking_offer(
+            campaign=campaign,
+            templates=[template for template, _ in review["missing_by_template"]],
+            rows=[sample["contact"].variables for sample in review["samples"]],
+        ),
+        "public_base_url": settings.PUBLIC_BASE_URL,
     }
     return _render(request, campaign, "review", context, status=_refused(request) if error else 200)
+
+
+def _track_clicks_from_post(campaign: Campaign, data) -> None:
+    if tracking_offer(campaign=campaign)["possible"]:
+        campaign_track_clicks(campaign=campaign, on=data.get("track_clicks") == "on")
 
 
 def _audit_launch(request, campaign: Campaign, when):

@@ -14,6 +14,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from functools import partial
 
+from titanflow.simulator.clicks import message_links
 from titanflow.simulator.errors import GraphError, invalid_token, unknown_object
 from titanflow.simulator.options import SimulatorOptions
 from titanflow.simulator.payloads import StatusNote
@@ -162,7 +163,11 @@ class Simulator:
         )
         if rule is not None and rule.error_code is not None:
             return [note(status="failed", error=GraphError(rule.error_code).webhook_error())]
-        return [note(status=status) for status in self.options.statuses]
+        links = message_links(outgoing.components, template.components if template else None)
+        return [
+            note(status=status, links=links if status == "read" else ())
+            for status in self.options.statuses
+        ]
 
     def messages(self, to: str | None = None) -> list[bytes]:
         if to is None:

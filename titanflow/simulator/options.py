@@ -24,6 +24,7 @@ class SimulatorOptions:
     webhook_retries: int = 2
     timeout_hold_s: float = 30
     record_bodies: bool = True
+    click_rate: float = 0.0
     seed: int | None = None
     clock: Callable[[], float] = time.monotonic
 
@@ -39,6 +40,7 @@ class SimulatorOptions:
         _require(self.latency_ms >= 0 and self.latency_jitter_ms >= 0, "latency must be >= 0")
         _require(self.statuses_per_delivery >= 1, "statuses_per_delivery must be >= 1")
         _require(0 <= self.duplicate_rate <= 1, "duplicate_rate must be within 0..1")
+        _require(0 <= self.click_rate <= 1, "click_rate must be within 0..1")
         low, high = self.stage_delay_ms
         _require(0 <= low <= high, "stage_delay_ms must be (low, high) with 0 <= low <= high")
         _require(self.webhook_concurrency >= 1, "webhook_concurrency must be >= 1")

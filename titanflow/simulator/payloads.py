@@ -51,6 +51,7 @@ class StatusNote:
     conversation_id: str
     biz_opaque_callback_data: str | None = None
     error: dict | None = None
+    links: tuple[str, ...] = ()  # short links the recipient may follow once it is read
 
 
 def envelope(*entries: dict) -> dict:

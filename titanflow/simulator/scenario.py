@@ -48,6 +48,8 @@ Simulator options (`start_simulator(**opts)`, command flags in brackets):
 - `statuses_per_delivery` [--statuses-per-delivery N]: up to N statuses per POST (waiting at
   most `batch_linger_ms`, default 50, to fill a batch); grouped per WABA entry and phone change.
 - `duplicate_rate` [--duplicate-rate X]: the share of deliveries posted twice (0..1).
+- `click_rate` [--click-rate X]: the share of read messages whose first TitanFlow short link
+  (`/r/<token>`, in the body or a URL button) the recipient opens, after the read is posted (0..1).
 - `shuffle` [--shuffle]: each message's stages happen in a random order (read before delivered).
 - `stage_delay_ms` [--stage-delay-ms LOW,HIGH]: the wait before each stage, uniform in
   [LOW, HIGH] (default 50,200).

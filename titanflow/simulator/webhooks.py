@@ -48,6 +48,7 @@ class WebhookPoster:
     def reset_counters(self) -> None:
         self.posted = self.failed = self.statuses_posted = self.duplicates = self.dropped = 0
         self.failed_by_status: Counter[str] = Counter()
+        self.clicks: Counter[str] = Counter()  # links followed, by the answer's status
         self.latencies_ms: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
     async def start(self) -> None:
@@ -140,12 +141,25 @@ class WebhookPoster:
             status = await self._post_with_retries(body)
             if status is not None and status < 300:
                 self.statuses_posted += len(batch)
+                await self._follow_links(batch)
                 if self.options.duplicate_rate and self.rng.random() < self.options.duplicate_rate:
                     self.duplicates += 1
                     await self._post(body)
         finally:
             self._settled += len(batch)
             slots.release()
+
+    async def _follow_links(self, batch: list[StatusNote]) -> None:
+        """A share of readers (`click_rate`) open their message's first short link."""
+        for note in batch:
+            rate = self.options.click_rate
+            if note.links and rate and self.rng.random() < rate:
+                try:
+                    async with self._session.get(note.links[0], allow_redirects=False) as response:
+                        await response.read()
+                        self.clicks[str(response.status)] += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    self.clicks["unreachable"] += 1
 
     async def _post_with_retries(self, body: bytes) -> int | None:
         for attempt in range(self.options.webhook_retries + 1):
@@ -191,6 +205,7 @@ class WebhookPoster:
             "posted": self.posted,
             "failed": self.failed,
             "failed_by_status": dict(self.failed_by_status),
+            "clicks_by_status": dict(self.clicks),
             "statuses_posted": self.statuses_posted,
             "duplicates": self.duplicates,
             "dropped": self.dropped,

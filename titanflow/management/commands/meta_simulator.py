@@ -54,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--shuffle", action="store_true", help="each message's statuses in a random order"
         )
+        parser.add_argument(
+            "--click-rate", type=float, default=0.0, help="share of read messages whose link opens"
+        )
         parser.add_argument("--stage-delay-ms", default="50,200", help="LOW,HIGH per stage")
         parser.add_argument("--seed", type=int, help="random seed, for a repeatable run")
         parser.add_argument(
@@ -116,6 +119,7 @@ def _options(opts: dict) -> SimulatorOptions:
             statuses=tuple(s.strip() for s in opts["statuses"].split(",") if s.strip()),
             statuses_per_delivery=opts["statuses_per_delivery"],
             duplicate_rate=opts["duplicate_rate"],
+            click_rate=opts["click_rate"],
             shuffle=opts["shuffle"],
             stage_delay_ms=_pair(opts["stage_delay_ms"]),
             seed=opts["seed"],
