@@ -128,6 +128,8 @@ def test_campaign_reads_match_the_schema(api, check, campaign):
     stats = check(api.get(f"{base}/stats/"))
     timeline = check(api.get(f"{base}/timeline/"))
     recipients = check(api.get(f"{base}/recipients/"))
+    clicks = check(api.get(f"{base}/clicks/"))
+    assert clicks["by_template"][0]["sent"] >= 1
     failed = check(api.get(f"{base}/recipients/?state=failed&error_code=131026"))
     check(api.get(f"{base}/senders/"))
     check(api.get(f"{base}/mapping/"))

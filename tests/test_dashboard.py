@@ -162,7 +162,8 @@ def test_dashboard_query_count_does_not_grow_with_data(marketer_client, django_a
     MessageFactory.create_batch(5)
     marketer_client.get("/")
 
-    with django_assert_num_queries(10):
+    # Failed today and clicked today cost one query each; none grows with the rows.
+    with django_assert_num_queries(11):
         response = marketer_client.get("/")
     assert response.status_code == 200
 

@@ -182,13 +182,34 @@ class RetargetView(_Action):
         return Response(CampaignStateSerializer(target).data, status=status.HTTP_201_CREATED)
 
 
+class _FunnelRow(serializers.Serializer):
+    name = serializers.CharField(help_text="The template's name, or the number")
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    read = serializers.IntegerField()
+    clicked = serializers.IntegerField()
+    replied = serializers.IntegerField()
+
+
 class ClicksView(APIView):
     """The funnel with clicks (sent, delivered, read, clicked, replied) per template and number."""
 
     http_method_names = ["get", "options"]
 
     @extend_schema(
-        responses=inline_serializer("CampaignClicks", {"clicked": serializers.IntegerField()})
+        summary="A campaign's funnel with link clicks",
+        description="Recipients at each stage (sent, delivered, read, clicked a tracked link, "
+        "replied), per template and per sending number. A recipient counts once however "
+        "often they click.",
+        responses=inline_serializer(
+            "CampaignClicks",
+            {
+                "track_clicks": serializers.BooleanField(),
+                "clicked": serializers.IntegerField(),
+                "by_template": _FunnelRow(many=True),
+                "by_number": _FunnelRow(many=True),
+            },
+        ),
     )
     def get(self, request, pk: int):
         campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
