@@ -24,7 +24,8 @@ from django.utils import timezone
 from phonenumbers import timezone as phone_zones
 
 from campaigns.counters import contacts_move
-from campaigns.models import Campaign, CampaignSender
+from campaigns.models import Campaign, CampaignEvent, CampaignSender
+from campaigns.services.timeline import event_record
 
 WINDOW = timedelta(hours=24)
 _PORTFOLIO_LOCK = 4014  # pg_advisory_xact_lock(class, account id): claims of one portfolio
@@ -80,6 +81,17 @@ def sender_hold_clear(*, sender_id: int, campaign_id: int) -> None:
 
 
 def campaign_hold(*, campaign_id: int, reason: str, until: datetime | None) -> None:
+    began = Campaign.objects.filter(pk=campaign_id, hold_reason="").update(
+        hold_reason=reason, held_until=until
+    )
+    if began:  # the timeline notes each hold once, not each look at the window
+        room = f" Next room at {timezone.localtime(until):%H:%M}." if until else ""
+        event_record(
+            campaign_id=campaign_id,
+            kind=CampaignEvent.Kind.PORTFOLIO_HOLD,
+            text=f"{reason}{room}",
+        )
+        return
     Campaign.objects.filter(pk=campaign_id).exclude(hold_reason=reason, held_until=until).update(
         hold_reason=reason, held_until=until
     )

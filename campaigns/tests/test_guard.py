@@ -60,6 +60,9 @@ def test_a_campaign_larger_than_the_portfolio_limit_holds_then_completes_as_the_
     assert Message.objects.filter(campaign=campaign).count() == 12
     assert campaign.hold_reason.startswith("Held: the portfolio's messaging limit of 12")
     assert campaign.held_until is not None
+    holds = campaign.events.filter(kind="portfolio_hold")
+    assert [e.text[:40] for e in holds] == ["Held: the portfolio's messaging limit of"]
+    assert "Next room at" in holds.get().text
 
     # The test's clock: a day passes for what was sent, so the rolling window frees it.
     Message.objects.update(sent_at=timezone.now() - timedelta(hours=25))
