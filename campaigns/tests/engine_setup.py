@@ -3,6 +3,8 @@ by an earlier test, and slices that are queued by the code under test but never 
 
 from campaigns.engine import dispatch
 from campaigns.engine import redis as engine_redis
+from campaigns.engine.slice import sender_run_slice
+from campaigns.models import Campaign
 
 
 def engine_test_setup(settings, monkeypatch, *, on_queue=lambda *args: None) -> None:
@@ -16,3 +18,16 @@ def engine_test_setup(settings, monkeypatch, *, on_queue=lambda *args: None) -> 
     # Tasks an earlier test left queued would read as slices waiting for a worker.
     client.delete(*dispatch.send_queue_keys())
     monkeypatch.setattr(dispatch, "_send", on_queue)
+
+
+def campaign_drive(campaign: Campaign, *, rounds: int) -> Campaign:
+    """Runs slices for every active sender, round-robin, until the campaign stops running."""
+    for _ in range(rounds):
+        campaign.refresh_from_db()
+        if campaign.status != Campaign.Status.RUNNING:
+            return campaign
+        senders = campaign.senders.filter(state="active").order_by("id")
+        for sender_id in senders.values_list("id", flat=True):
+            sender_run_slice(campaign_id=campaign.pk, sender_id=sender_id)
+    campaign.refresh_from_db()
+    return campaign

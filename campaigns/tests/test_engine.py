@@ -12,7 +12,7 @@ from campaigns.engine.slice import sender_run_slice
 from campaigns.engine.staging import campaign_stage, phone_number_id, world_dict
 from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
 from campaigns.services.lifecycle import campaign_launch, campaign_pause, campaign_resume
-from campaigns.tests.engine_setup import engine_test_setup
+from campaigns.tests.engine_setup import campaign_drive, engine_test_setup
 from templates_app.models import MessageTemplate
 from titanflow.simulator.testing import start_simulator
 
@@ -51,16 +51,7 @@ def _launched(owner, *, numbers=3, contacts=30, mps=200):
 
 
 def _drive(campaign, *, rounds=60):
-    """Runs slices for every active sender, round-robin, until the campaign stops running."""
-    for _ in range(rounds):
-        campaign.refresh_from_db()
-        if campaign.status != Campaign.Status.RUNNING:
-            return campaign
-        senders = campaign.senders.filter(state="active").order_by("id")
-        for sender_id in senders.values_list("id", flat=True):
-            sender_run_slice(campaign_id=campaign.pk, sender_id=sender_id)
-    campaign.refresh_from_db()
-    return campaign
+    return campaign_drive(campaign, rounds=rounds)
 
 
 def _sent_once_each(meta, campaign):

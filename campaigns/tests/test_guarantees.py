@@ -26,7 +26,7 @@ from campaigns.services.lifecycle import (
 )
 from campaigns.services.optouts import optout_record
 from campaigns.services.senders import senders_templates_changed
-from campaigns.tests.engine_setup import engine_test_setup
+from campaigns.tests.engine_setup import campaign_drive, engine_test_setup
 from templates_app.models import MessageTemplate
 from tests.factories import MessageFactory
 from titanflow.simulator.testing import start_simulator
@@ -62,17 +62,8 @@ def _campaign(owner, *, numbers=2, contacts=10):
     return campaign_stage(world=world_dict(numbers=numbers), owner=owner, contacts=contacts)
 
 
-def _drive(campaign, rounds=40):
-    for _ in range(rounds):
-        campaign.refresh_from_db()
-        if campaign.status != Campaign.Status.RUNNING:
-            break
-        for pk in (
-            campaign.senders.filter(state="active").order_by("id").values_list("id", flat=True)
-        ):
-            sender_run_slice(campaign_id=campaign.pk, sender_id=pk)
-    campaign.refresh_from_db()
-    return campaign
+def _drive(campaign, *, rounds=40):
+    return campaign_drive(campaign, rounds=rounds)
 
 
 def _sent_message(campaign, contact, *, wamid):

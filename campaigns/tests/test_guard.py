@@ -10,7 +10,7 @@ from campaigns.engine.slice import sender_run_slice
 from campaigns.engine.staging import campaign_stage, world_dict
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services.lifecycle import campaign_launch
-from campaigns.tests.engine_setup import engine_test_setup
+from campaigns.tests.engine_setup import campaign_drive, engine_test_setup
 from templates_app.models import PhoneNumber, WhatsAppAccount
 from titanflow.simulator.testing import start_simulator
 
@@ -37,16 +37,7 @@ def _staged(owner, *, contacts, **fields):
 
 
 def _drive(campaign, *, rounds=30):
-    for _ in range(rounds):
-        campaign.refresh_from_db()
-        if campaign.status != Campaign.Status.RUNNING:
-            break
-        for sender_id in (
-            campaign.senders.filter(state="active").order_by("id").values_list("id", flat=True)
-        ):
-            sender_run_slice(campaign_id=campaign.pk, sender_id=sender_id)
-    campaign.refresh_from_db()
-    return campaign
+    return campaign_drive(campaign, rounds=rounds)
 
 
 def test_a_campaign_larger_than_the_portfolio_limit_holds_then_completes_as_the_window_frees(
