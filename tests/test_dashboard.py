@@ -154,6 +154,20 @@ def test_number_health_shows_quality_rate_and_exhausted_senders(marketer_client)
     assert '<span class="badge badge-red">1</span>' in red_row
     assert "Restricted by Meta" in red_row
     assert '<td class="num hide-sm">2</td>' in red_row
+    assert "not sending" in red_row
+
+
+def test_number_health_says_what_the_guard_does_with_a_yellow_number(marketer_client, settings):
+    settings.ENGINE_YELLOW_RATE_FACTOR = 0.5
+    PhoneFactory(display_phone_number="+971 50 333", quality_rating="YELLOW", max_mps=80)
+    PhoneFactory(display_phone_number="+971 50 444", quality_rating="GREEN", max_mps=80)
+
+    html = marketer_client.get("/").content.decode()
+
+    yellow = html[html.index("+971 50 333") : html.index("</tr>", html.index("+971 50 333"))]
+    green = html[html.index("+971 50 444") : html.index("</tr>", html.index("+971 50 444"))]
+    assert "slowed to 40/s" in yellow
+    assert "quality-effect" not in green
 
 
 def test_dashboard_query_count_does_not_grow_with_data(marketer_client, django_assert_num_queries):
@@ -172,3 +186,11 @@ def test_pages_of_numbers_keep_other_parameters(marketer_client):
     PhoneFactory.create_batch(12)
     html = marketer_client.get("/?page=1").content.decode()
     assert 'href="?page=1&amp;phones_page=2"' in html
+
+
+def test_a_marketer_starts_a_campaign_from_the_dashboard(marketer_client):
+    assert 'href="/campaigns/new/"' in marketer_client.get("/").content.decode()
+
+
+def test_a_viewer_is_not_offered_a_new_campaign_on_the_dashboard(viewer_client):
+    assert "/campaigns/new/" not in viewer_client.get("/").content.decode()

@@ -62,6 +62,33 @@ def quality_rate(*, rate: float, quality: str) -> float:
     return rate
 
 
+def quality_notice(*, quality: str, status: str, rate: int) -> str:
+    """What the guard will do with a number, for the pages where a marketer picks or watches
+    it (senders step, review, dashboard); "" for a number it leaves alone."""
+    if status.upper() == "FLAGGED" or quality.upper() == "RED":
+        label = "Flagged by Meta" if status.upper() == "FLAGGED" else "Quality RED"
+        return (
+            f"{label}: TitanFlow does not send from this number until its "
+            "quality is back to YELLOW or GREEN; its contacts go to the other numbers."
+        )
+    if quality.upper() == "YELLOW":
+        slowed = quality_rate(rate=rate, quality=quality)
+        return (
+            f"Quality YELLOW: TitanFlow sends at most {slowed:g}/s from this number "
+            f"(of {rate}/s) until it is GREEN again, to keep Meta from restricting it."
+        )
+    return ""
+
+
+def quality_effect(*, quality: str, status: str, rate: int) -> str:
+    """The same in a few words, for a table cell: "not sending", "slowed to 40/s" or ""."""
+    if status.upper() == "FLAGGED" or quality.upper() == "RED":
+        return "not sending"
+    if quality.upper() == "YELLOW":
+        return f"slowed to {quality_rate(rate=rate, quality=quality):g}/s"
+    return ""
+
+
 # -- holds shown on the campaign page -------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import os
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -214,6 +215,30 @@ def test_senders_step_lists_only_sendable_templates_of_the_numbers_account(
 
     assert "promo_a" in body and "promo_b" in body
     assert "paused_one" not in body and "other_account" not in body
+
+
+def test_the_senders_step_warns_before_a_red_or_yellow_number_is_chosen(
+    marketer_client, imported, phone_with_templates, settings
+):
+    settings.ENGINE_YELLOW_RATE_FACTOR = 0.5
+    phone = phone_with_templates[0]
+    yellow = PhoneFactory(account=phone.account, max_mps=80, quality_rating="YELLOW")
+    PhoneFactory(account=phone.account, quality_rating="RED")
+    flagged = PhoneFactory(account=phone.account, quality_rating="GREEN", status="FLAGGED")
+
+    body = marketer_client.get(url(imported, "senders")).content.decode()
+
+    notices = re.findall(
+        r'class="flash flash-warning quality-notice" data-phone="(\d+)">([^<]+)', body
+    )
+    said = {int(pk): text for pk, text in notices}
+    assert len(said) == 3 and phone.pk not in said
+    assert said[yellow.pk].startswith("Quality YELLOW: TitanFlow sends at most 40/s")
+    assert "until it is GREEN again" in said[yellow.pk]
+    assert [text for pk, text in said.items() if pk not in (yellow.pk, flagged.pk)][0].startswith(
+        "Quality RED: TitanFlow does not send from this number"
+    )
+    assert said[flagged.pk].startswith("Flagged by Meta: TitanFlow does not send")
 
 
 def test_saving_senders_keeps_the_typed_order_and_moves_work_without_js(

@@ -2,6 +2,8 @@
 
 from django import template
 
+from campaigns.engine import guard
+
 register = template.Library()
 
 _CAMPAIGN_BADGES = {
@@ -24,6 +26,22 @@ def campaign_badge(status: str) -> str:
 @register.filter
 def quality_badge(rating: str) -> str:
     return f"badge badge-{_QUALITY_BADGES.get((rating or '').upper(), 'gray')}"
+
+
+@register.filter
+def quality_notice(phone) -> str:
+    """`{{ phone|quality_notice }}`: how the deliverability guard treats the number now."""
+    return guard.quality_notice(
+        quality=phone.quality_rating or "", status=phone.status or "", rate=phone.max_mps
+    )
+
+
+@register.filter
+def quality_effect(phone) -> str:
+    """`{{ phone|quality_effect }}`: the same in a few words, for a table cell."""
+    return guard.quality_effect(
+        quality=phone.quality_rating or "", status=phone.status or "", rate=phone.max_mps
+    )
 
 
 @register.filter
