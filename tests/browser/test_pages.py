@@ -157,3 +157,23 @@ def test_pages_fit_a_phone_screen(phone_page, live_server, marketer, busy_day, s
         assert _fits_the_screen(phone_page), f"{url} scrolls sideways on a phone"
         assert phone_page.locator("h1").first.is_visible()
         screenshot(phone_page, name)
+
+
+def test_every_main_page_loads_without_a_console_error_or_a_failed_request(
+    logged_in_page, live_server, busy_day
+):
+    page = logged_in_page
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    pages = ("/", "/campaigns/", "/campaigns/new/", "/inbox/", "/assets/phones/")
+    for path in (*pages, "/assets/templates/", "/assets/accounts/", "/tokens/", "/api/docs/"):
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+    # The icon is the one request a page does not name in its body: Chromium asks for it itself.
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert page.request.get(icon).status == 200
+    assert problems == []
