@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
+from campaigns.ab.services import ab_test_start
 from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
 from campaigns.services.failure_report import campaign_failures
@@ -51,6 +52,7 @@ def campaign_launch(
     scheduled = scheduled_at is not None
     with transaction.atomic():
         campaign_check_launchable(campaign=campaign)
+        ab_test_start(campaign_id=campaign.pk)
         status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.RUNNING
         fields = {"status": status, "pause_reason": "", "updated_at": now}
         if scheduled:
