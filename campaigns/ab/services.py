@@ -13,6 +13,7 @@ from campaigns.ab.models import AbArm, AbTest
 from campaigns.ab.stats import RATES, arm_figures, ranked
 from campaigns.models import Campaign, Contact
 from campaigns.services.setup import chosen_templates
+from templates_app.models import MessageTemplate
 from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_wants_sending
 
@@ -47,9 +48,9 @@ def ab_test_configure(
         raise AbTestError("The test share is a percentage from 1 to 100.")
     if metric not in RATES:
         raise AbTestError(f"Unknown metric {metric!r}.")
-    offered = {template.pk for template in chosen_templates(campaign=campaign)}
-    if any(arm.template_id not in offered for arm in arms):
-        raise AbTestError("Each arm's template must be one a sending number uses.")
+    templates = MessageTemplate.objects.filter(pk__in=[arm.template_id for arm in arms])
+    if sum(template.is_sendable for template in templates) < len({a.template_id for a in arms}):
+        raise AbTestError("Each arm needs an approved template.")
     with transaction.atomic():
         test, _ = AbTest.objects.update_or_create(
             campaign=campaign,
@@ -66,6 +67,21 @@ def ab_test_configure(
             for i, arm in enumerate(arms)
         )
     return test
+
+
+def ab_test_check_launchable(*, campaign: Campaign) -> None:
+    """Raises AbTestError unless some sending number has each arm's template (the API may set
+    the arms before the numbers)."""
+    test = AbTest.objects.filter(campaign=campaign).first()
+    if test is None:
+        return
+    offered = {(t.name, t.language) for t in chosen_templates(campaign=campaign)}
+    for arm in test.arms.select_related("template").order_by("position"):
+        if (arm.template.name, arm.template.language) not in offered:
+            raise AbTestError(
+                f"Arm {arm.label} sends {arm.template.name}, which no sending number has: "
+                "add it to a number's templates or change the arm."
+            )
 
 
 def ab_test_remove(*, campaign: Campaign) -> None:
