@@ -13,9 +13,9 @@ from campaigns.ab.models import AbArm, AbTest
 from campaigns.ab.stats import RATES, arm_figures, ranked
 from campaigns.models import Campaign, Contact
 from campaigns.services.setup import chosen_templates
-from templates_app.models import MessageTemplate
 from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_wants_sending
+from templates_app.models import MessageTemplate
 
 
 class AbTestError(ValueError):

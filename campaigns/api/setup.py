@@ -4,8 +4,8 @@ Launching and scheduling belong to the lifecycle endpoints (`POST /api/campaigns
 each campaign links to them."""
 
 import django_filters
-from django.db.models import Prefetch
 from django.conf import settings
+from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
