@@ -247,6 +247,12 @@ def test_the_ab_test_in_a_campaign_and_its_report_match_the_schema(api, check, m
     assert check(api.get(f"/api/campaigns/{campaign.pk}/"))["ab_test"]["metric"] == "click"
     assert check(api.get("/api/campaigns/"))["results"][0]["ab_test"]["test_share"] == 50
 
+    winner = api.post(f"/api/campaigns/{campaign.pk}/ab/winner/", {"arm": "B"}, format="json")
+    assert check(winner, "post")["winner"] == "B"
+    again = api.post(f"/api/campaigns/{campaign.pk}/ab/winner/", {"arm": "A"}, format="json")
+    assert again.status_code == 409
+    assert campaign.contacts.filter(ab_arm__isnull=True, not_before__isnull=False).count() == 0
+
 
 def test_a_campaign_without_an_ab_test_has_no_report(api, marketer):
     campaign, _, _ = _ready_campaign(contacts=1)

@@ -10,8 +10,16 @@ from rest_framework.views import APIView
 
 from campaigns.ab.models import AbTest
 from campaigns.ab.report import ab_report
-from campaigns.ab.services import AbTestError, ArmSpec, ab_test_configure, ab_test_remove
+from campaigns.ab.services import (
+    AbTestError,
+    ArmSpec,
+    ab_test_configure,
+    ab_test_remove,
+    ab_winner_choose,
+)
+from campaigns.api.lifecycle import CampaignAction
 from campaigns.models import Campaign
+from campaigns.services.lifecycle import CampaignStateError
 
 
 class AbArmSerializer(serializers.Serializer):
@@ -136,3 +144,32 @@ class AbReportView(APIView):
         if report is None:
             raise NotFound("This campaign has no A/B test.")
         return Response(AbReportSerializer(report).data)
+
+
+class WinnerSerializer(serializers.Serializer):
+    arm = serializers.RegexField(r"^[A-H]$", help_text="The winning arm's label: A, B, …")
+
+
+class AbWinnerView(CampaignAction):
+    """Pick the A/B test's winner now: the contacts outside the test share get its template and
+    values. 409 when the test was decided already or the campaign no longer sends."""
+
+    input_serializer = WinnerSerializer
+    audit_action = "campaign.ab_winner"
+
+    @extend_schema(request=WinnerSerializer, responses=AbReportSerializer)
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+    def act(self, campaign, data, user):
+        test = AbTest.objects.filter(campaign=campaign).first()
+        if test is None:
+            raise NotFound("This campaign has no A/B test.")
+        arm = test.arms.select_related("template").filter(position="ABCDEFGH".index(data["arm"]))
+        if not arm.exists():
+            raise NotFound(f"This test has no arm {data['arm']}.")
+        if campaign.status not in Campaign.LIVE:
+            raise CampaignStateError("The campaign no longer sends: nobody is left to get it.")
+        if not ab_winner_choose(test=test, arm=arm.get(), user=user):
+            raise CampaignStateError("The winner was already chosen.")
+        return Response(AbReportSerializer(ab_report(campaign=campaign)).data)

@@ -35,4 +35,5 @@ urlpatterns = [
     ),
     path("campaigns/<int:pk>/clicks/", lifecycle.ClicksView.as_view(), name="api-campaign-clicks"),
     path("campaigns/<int:pk>/ab/", ab.AbReportView.as_view(), name="api-campaign-ab"),
+    path("campaigns/<int:pk>/ab/winner/", ab.AbWinnerView.as_view(), name="api-campaign-ab-winner"),
 ]
