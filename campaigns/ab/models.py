@@ -59,6 +59,16 @@ class AbTest(models.Model):
     def __str__(self):
         return f"A/B test of {self.campaign_id}"
 
+    def copy_to(self, campaign) -> "AbTest":
+        """The same set-up and arms for another campaign (a duplicate), undecided."""
+        fields = ("test_share", "metric", "auto_pick_hours", "min_sample")
+        copy = AbTest.objects.create(campaign=campaign, **{f: getattr(self, f) for f in fields})
+        AbArm.objects.bulk_create(
+            AbArm(test=copy, position=arm.position, template_id=arm.template_id, values=arm.values)
+            for arm in self.arms.order_by("position")
+        )
+        return copy
+
 
 class AbArm(models.Model):
     """One arm: a template, with optional fixed values for some of its variables."""

@@ -195,7 +195,8 @@ def test_each_contact_gets_its_arms_message_and_the_rest_waits_for_the_winner(me
     for phone in held.values_list("phone", flat=True):
         [body] = sim.messages(phone)
         assert _template_of(body) == ("promo_b", "HALF")
-    assert CampaignEvent.objects.filter(campaign=campaign, kind="ab_winner").count() == 1
+    [event] = CampaignEvent.objects.filter(campaign=campaign, kind="ab_winner")
+    assert event.actor == marketer and "Arm B (promo_b) won by" in event.text
     assert not ab_winner_choose(test=test, arm=arms_by_label(test)["A"])  # decided once
 
 
@@ -240,6 +241,8 @@ def test_the_beat_picks_the_winner_by_its_metric_once_the_wait_is_over(meta, mar
     assert ab_tests_decide_due() == [test.pk]
     test.refresh_from_db()
     assert test.winner_id == b.pk and test.decided_by is None
+    [event] = CampaignEvent.objects.filter(campaign=campaign, kind="ab_winner")
+    assert "automatically, by read rate (100.0%)" in event.text
     figures = {row.label: row for row in arm_figures(test=test)}
     assert figures["B"].best and figures["B"].rate("read") == 1.0
     assert figures["A"].read == 0 and figures["A"].significant
@@ -260,3 +263,17 @@ def test_without_the_minimum_sample_the_beat_leaves_the_pick_to_the_marketer(met
     assert test.winner_id is None and "1000 sent" in test.note
     ab_tests_decide_due()
     assert CampaignEvent.objects.filter(campaign=campaign, text=test.note).count() == 1
+
+
+def test_a_duplicate_gets_the_same_arms_undecided(marketer):
+    from campaigns.services.setup import campaign_duplicate
+
+    campaign = _campaign(marketer, contacts=4)
+    test = campaign.ab_test
+    ab_winner_choose(test=test, arm=arms_by_label(test)["A"])
+    copy = campaign_duplicate(campaign=campaign, user=marketer)
+    copied = AbTest.objects.get(campaign=copy)
+    assert copied.winner_id is None and copied.test_share == 50
+    assert [(a.template_id, a.values) for a in copied.arms.order_by("position")] == [
+        (a.template_id, a.values) for a in test.arms.order_by("position")
+    ]
