@@ -228,7 +228,8 @@ def test_a_user_without_a_role_gets_no_docs(client, django_user_model):
 
 def test_the_ab_test_in_a_campaign_and_its_report_match_the_schema(api, check, marketer):
     campaign, sender, templates = _ready_campaign(contacts=30, templates=2)
-    Campaign.objects.filter(pk=campaign.pk).update(owner=marketer)
+    Campaign.objects.filter(pk=campaign.pk).update(owner=marketer, track_clicks=True)
+    campaign.refresh_from_db()
     arms = [{"template": templates[0].pk}, {"template": templates[1].pk, "values": {"b": "x"}}]
     body = {"ab_test": {"test_share": 50, "metric": "click", "arms": arms}}
     updated = check(api.patch(f"/api/campaigns/{campaign.pk}/", body, format="json"), "patch")

@@ -75,6 +75,8 @@ def ab_test_check_launchable(*, campaign: Campaign) -> None:
     test = AbTest.objects.filter(campaign=campaign).first()
     if test is None:
         return
+    if test.metric == AbTest.Metric.CLICK and not campaign.track_clicks:
+        raise AbTestError("The A/B test is judged by clicks: turn on Track link clicks.")
     offered = {(t.name, t.language) for t in chosen_templates(campaign=campaign)}
     for arm in test.arms.select_related("template").order_by("position"):
         if (arm.template.name, arm.template.language) not in offered:

@@ -277,3 +277,14 @@ def test_a_duplicate_gets_the_same_arms_undecided(marketer):
     assert [(a.template_id, a.values) for a in copied.arms.order_by("position")] == [
         (a.template_id, a.values) for a in test.arms.order_by("position")
     ]
+
+
+def test_a_test_judged_by_clicks_launches_only_with_tracking_on(marketer):
+    from campaigns.services.lifecycle import CampaignStateError
+
+    campaign = _campaign(marketer, contacts=4, metric="click")
+    with pytest.raises(CampaignStateError, match="Track link clicks"):
+        campaign_launch(campaign=campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(track_clicks=True)
+    campaign.refresh_from_db()
+    assert campaign_launch(campaign=campaign).status == Campaign.Status.RUNNING
