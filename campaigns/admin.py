@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from campaigns.ab.models import AbArm, AbTest
 from campaigns.counters import FIELDS
 from campaigns.models import (
     Campaign,
@@ -79,7 +80,7 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = ["state", "skip_reason"]
     search_fields = ["phone", "name"]
     list_select_related = ["campaign"]
-    raw_id_fields = ["campaign", "claimed_by", "payload_template"]
+    raw_id_fields = ["campaign", "claimed_by", "payload_template", "ab_arm"]
     show_full_result_count = False  # exact counts over millions of contacts are slow
 
 
@@ -118,3 +119,23 @@ class RateAdmin(admin.ModelAdmin):
     list_filter = ["category", "currency"]
     search_fields = ["market"]
     ordering = ["category", "market"]
+
+
+class AbArmInline(admin.TabularInline):
+    model = AbArm
+    extra = 0
+    ordering = ["position"]
+    raw_id_fields = ["template"]
+    formfield_overrides = JSON_WITHOUT_NUL
+
+
+@admin.register(AbTest)
+class AbTestAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "test_share", "metric", "auto_pick_hours", "winner", "decided_at"]
+    list_filter = ["metric"]
+    search_fields = ["campaign__name"]
+    list_select_related = ["campaign", "winner"]
+    raw_id_fields = ["campaign"]
+    # The winner moves contacts: it is chosen on the campaign page or by the beat, never here.
+    readonly_fields = ["winner", "decided_at", "decided_by", "test_done_at", "note"]
+    inlines = [AbArmInline]

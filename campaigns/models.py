@@ -268,6 +268,16 @@ class Contact(models.Model):
     )
     last_error_code = models.IntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The A/B arm this contact was assigned at launch (campaigns/ab/assign.py); empty outside
+    # the test share, whose contacts get the winner.
+    ab_arm = models.ForeignKey(
+        "campaigns.AbArm",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # read with the campaign's rows (contact_campaign_state), never alone
+    )
     skip_reason = models.CharField(max_length=32, blank=True, default="")
     row_number = models.PositiveIntegerField(default=0)
 
@@ -419,6 +429,8 @@ class CampaignEvent(models.Model):
         TEMPLATE_APPROVED = "template_approved", "Template approved"
         SENDER_STOPPED = "sender_stopped", "Number stopped"
         PORTFOLIO_HOLD = "portfolio_hold", "Portfolio limit hold"
+        AB_TEST_DONE = "ab_test_done", "A/B test share finished"
+        AB_WINNER = "ab_winner", "A/B winner chosen"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -470,4 +482,5 @@ class Rate(models.Model):
         return f"{self.category} {self.market}: {self.price} {self.currency}"
 
 
+from campaigns.ab.models import AbArm, AbTest  # noqa: E402, F401  (registers the models)
 from campaigns.clicks.models import TrackedLink  # noqa: E402, F401  (registers the model)

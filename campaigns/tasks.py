@@ -33,3 +33,12 @@ def requeue_lost_imports() -> None:
     from campaigns.engine.watch import imports_requeue_lost
 
     imports_requeue_lost()
+
+
+@shared_task(name="campaigns.tasks.decide_ab_tests", ignore_result=True)
+def decide_ab_tests() -> None:
+    """Notes A/B test shares that finished and picks the winners that are due; choosing twice
+    is refused by a conditional UPDATE, so two runs at once decide once."""
+    from campaigns.ab.services import ab_tests_decide_due
+
+    ab_tests_decide_due()

@@ -4,4 +4,5 @@ urlpatterns = [
     path("", include("campaigns.views.wizard_urls")),
     path("", include("campaigns.views.detail_urls")),
     path("", include("campaigns.views.actions_urls")),
+    path("", include("campaigns.ab.urls")),
 ]

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from campaigns.engine.reactions import failure_reason
-from campaigns.models import Contact, Message
+from campaigns.models import Campaign, Contact, Message
 from campaigns.services.lifecycle import campaign_launch, campaign_pause
 from campaigns.tests.test_lifecycle import _ready_campaign
 from inbox.models import Conversation
@@ -224,3 +224,38 @@ def test_a_user_without_a_role_gets_no_docs(client, django_user_model):
     client.force_login(django_user_model.objects.create_user(username="nobody"))
 
     assert client.get("/api/docs/").status_code == 403
+
+
+def test_the_ab_test_in_a_campaign_and_its_report_match_the_schema(api, check, marketer):
+    campaign, sender, templates = _ready_campaign(contacts=30, templates=2)
+    Campaign.objects.filter(pk=campaign.pk).update(owner=marketer, track_clicks=True)
+    campaign.refresh_from_db()
+    arms = [{"template": templates[0].pk}, {"template": templates[1].pk, "values": {"b": "x"}}]
+    body = {"ab_test": {"test_share": 50, "metric": "click", "arms": arms}}
+    updated = check(api.patch(f"/api/campaigns/{campaign.pk}/", body, format="json"), "patch")
+    assert [arm["label"] for arm in updated["ab_test"]["arms"]] == ["A", "B"]
+    assert updated["ab_test"]["winner"] is None
+    campaign_launch(campaign=campaign, user=marketer)
+    tested = campaign.contacts.filter(ab_arm__isnull=False).order_by("id")
+    assert tested.exists()
+    for contact in tested:
+        MessageFactory(contact=contact, phone=sender.phone, template=templates[0], status="read")
+
+    report = check(api.get(f"/api/campaigns/{campaign.pk}/ab/"))
+    assert sum(arm["sent"] for arm in report["arms"]) == tested.count()
+    assert [arm["best"] for arm in report["arms"]].count(True) == 1
+    assert report["rest"]["waiting"] == campaign.contacts.filter(ab_arm__isnull=True).count()
+    assert check(api.get(f"/api/campaigns/{campaign.pk}/"))["ab_test"]["metric"] == "click"
+    assert check(api.get("/api/campaigns/"))["results"][0]["ab_test"]["test_share"] == 50
+
+    winner = api.post(f"/api/campaigns/{campaign.pk}/ab/winner/", {"arm": "B"}, format="json")
+    assert check(winner, "post")["winner"] == "B"
+    again = api.post(f"/api/campaigns/{campaign.pk}/ab/winner/", {"arm": "A"}, format="json")
+    assert again.status_code == 409
+    assert campaign.contacts.filter(ab_arm__isnull=True, not_before__isnull=False).count() == 0
+
+
+def test_a_campaign_without_an_ab_test_has_no_report(api, marketer):
+    campaign, _, _ = _ready_campaign(contacts=1)
+    Campaign.objects.filter(pk=campaign.pk).update(owner=marketer)
+    assert api.get(f"/api/campaigns/{campaign.pk}/ab/").status_code == 404

@@ -21,6 +21,11 @@ def install(app) -> None:
             "task": "campaigns.tasks.reap_expired_claims",
             "schedule": timedelta(seconds=5),
         },
+        # A/B winners are due hours after a test share ends; a minute early or late is nothing.
+        "decide-ab-tests": {
+            "task": "campaigns.tasks.decide_ab_tests",
+            "schedule": timedelta(seconds=settings.AB_DECIDE_INTERVAL_SECONDS),
+        },
         "requeue-lost-imports": {
             "task": "campaigns.tasks.requeue_lost_imports",
             "schedule": timedelta(minutes=1),

@@ -135,6 +135,10 @@ if not 0 < ENGINE_YELLOW_RATE_FACTOR <= 1 or ENGINE_HOLD_POLL_SECONDS <= 0:
     raise ImproperlyConfigured(
         "ENGINE_YELLOW_RATE_FACTOR must be in (0, 1] and ENGINE_HOLD_POLL_SECONDS positive"
     )
+# How often the beat looks for A/B tests whose winner is due (campaigns/ab/services.py).
+AB_DECIDE_INTERVAL_SECONDS = env.float("AB_DECIDE_INTERVAL_SECONDS", default=30.0)
+if AB_DECIDE_INTERVAL_SECONDS <= 0:
+    raise ImproperlyConfigured("AB_DECIDE_INTERVAL_SECONDS must be positive")
 # An import whose task shows no progress for this long is queued again (a lost task).
 IMPORT_STALL_MINUTES = env.int("IMPORT_STALL_MINUTES", default=10)
 if ENGINE_LEASE_SECONDS < 4 * ENGINE_FLUSH_SECONDS or ENGINE_LOCK_SECONDS < 2:

@@ -52,7 +52,7 @@ class RetargetSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
 
-class _Action(APIView):
+class CampaignAction(APIView):
     # POST runs `act(campaign, data, user)`; a CampaignStateError becomes 409. Each success is
     # audited as `audit_action`. Subclasses' docstrings are the integrators' descriptions.
 
@@ -88,7 +88,7 @@ class _Action(APIView):
 
 
 @extend_schema(request=LaunchSerializer, responses=CampaignStateSerializer)
-class LaunchView(_Action):
+class LaunchView(CampaignAction):
     """Start sending now, or at `scheduled_at`. Answers 409 when the campaign is not ready (no
     list, no number with an approved template, variables not mapped) or the time has passed."""
 
@@ -106,7 +106,7 @@ class LaunchView(_Action):
 
 
 @extend_schema(request=PauseSerializer, responses=CampaignStateSerializer)
-class PauseView(_Action):
+class PauseView(CampaignAction):
     """Stop sending within a few seconds; the reason shows on the campaign page and timeline."""
 
     input_serializer = PauseSerializer
@@ -118,7 +118,7 @@ class PauseView(_Action):
 
 
 @extend_schema(request=None, responses=CampaignStateSerializer)
-class ResumeView(_Action):
+class ResumeView(CampaignAction):
     """Send on from where the campaign stopped, with every number tried again; 409 when no
     number has an approved template left."""
 
@@ -129,7 +129,7 @@ class ResumeView(_Action):
 
 
 @extend_schema(request=None, responses=CampaignStateSerializer)
-class CancelView(_Action):
+class CancelView(CampaignAction):
     """End the campaign for good: contacts not yet sent will not be sent."""
 
     audit_action = "campaign.cancel"
@@ -151,7 +151,7 @@ class CancelView(_Action):
         },
     ),
 )
-class RetryFailedView(_Action):
+class RetryFailedView(CampaignAction):
     """Queue again the failed contacts that can succeed now (network failures, Meta's
     temporary errors); `left` says how many stay failed and why (opted out, a missing value,
     Meta's per-user limit, a send Meta may already have delivered)."""
@@ -164,7 +164,7 @@ class RetryFailedView(_Action):
 
 
 @extend_schema(request=RetargetSerializer, responses={201: CampaignStateSerializer})
-class RetargetView(_Action):
+class RetargetView(CampaignAction):
     """Create a follow-up campaign, ready to review, for part of this one's audience: `failed`,
     `not_delivered`, `not_read` or `replied`; same numbers, templates and variables."""
 

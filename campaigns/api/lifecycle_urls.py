@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.api import lifecycle, reporting
+from campaigns.api import ab, lifecycle, reporting
 
 urlpatterns = [
     path("campaigns/<int:pk>/launch/", lifecycle.LaunchView.as_view(), name="api-campaign-launch"),
@@ -34,4 +34,6 @@ urlpatterns = [
         name="api-campaign-results-csv",
     ),
     path("campaigns/<int:pk>/clicks/", lifecycle.ClicksView.as_view(), name="api-campaign-clicks"),
+    path("campaigns/<int:pk>/ab/", ab.AbReportView.as_view(), name="api-campaign-ab"),
+    path("campaigns/<int:pk>/ab/winner/", ab.AbWinnerView.as_view(), name="api-campaign-ab-winner"),
 ]

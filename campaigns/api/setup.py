@@ -5,6 +5,7 @@ each campaign links to them."""
 
 import django_filters
 from django.conf import settings
+from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -15,6 +16,8 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from campaigns.ab.models import AbArm
+from campaigns.api.ab import AbTestSerializer, ab_test_save
 from campaigns.importing import ImportFileError, import_enqueue, import_start
 from campaigns.importing import limits as refusal
 from campaigns.importing.export import skipped_rows_csv
@@ -30,6 +33,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     # "status" enum in the schema.
     status = serializers.CharField(read_only=True, help_text=_STATUS_HELP)
     links = serializers.SerializerMethodField()
+    ab_test = AbTestSerializer(
+        required=False, allow_null=True, help_text="An A/B test of 2-8 arms; null: none."
+    )
 
     class Meta:
         model = Campaign
@@ -55,9 +61,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "failed_count",
             "created_at",
             "launched_at",
+            "ab_test",
             "links",
         ]
-        read_only_fields = [f for f in fields if f not in ("name", "dedup_days", "max_mps")]
+        read_only_fields = [
+            f for f in fields if f not in ("name", "dedup_days", "max_mps", "ab_test")
+        ]
         extra_kwargs = {"dedup_days": {"min_value": 0, "max_value": setup.DEDUP_DAYS_MAX}}
 
     def get_links(self, campaign) -> dict[str, str]:
@@ -78,14 +87,19 @@ class CampaignSerializer(serializers.ModelSerializer):
                 ("timeline", "api-campaign-timeline"),
                 ("recipients", "api-campaign-recipients"),
                 ("results_csv", "api-campaign-results-csv"),
+                ("ab", "api-campaign-ab"),
             )
         }
 
     def create(self, validated_data):
+        ab = validated_data.pop("ab_test", None)
         try:
-            return setup.campaign_create(owner=self.context["request"].user, **validated_data)
+            campaign = setup.campaign_create(owner=self.context["request"].user, **validated_data)
         except setup.SetupError as exc:
             raise serializers.ValidationError({"name": [str(exc)]}) from exc
+        if ab is not None:
+            ab_test_save(campaign=campaign, data=ab)
+        return campaign
 
 
 _REGION_HELP = (
@@ -239,7 +253,11 @@ class CampaignViewSet(
 
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
-    queryset = Campaign.objects.order_by("-created_at", "-id")
+    queryset = (
+        Campaign.objects.select_related("ab_test__winner")
+        .prefetch_related(Prefetch("ab_test__arms", queryset=AbArm.objects.order_by("position")))
+        .order_by("-created_at", "-id")
+    )
     access_action = "campaign.change"
     lookup_value_converter = "int"
 
@@ -261,6 +279,9 @@ class CampaignViewSet(
             )
         except (setup.SetupError, ImportFileError) as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from exc
+        if "ab_test" in data:
+            ab_test_save(campaign=campaign, data=data["ab_test"])
+            campaign.refresh_from_db()  # the answer shows the test as saved, not as loaded
 
     def perform_destroy(self, instance):
         pk = instance.pk

@@ -36,7 +36,7 @@ _CLAIM = """
         LIMIT %(limit)s
     )
     RETURNING c.id, c.phone, c.variables, c.attempts, c.payload, c.payload_template_id,
-        c.last_error_code, c.last_error
+        c.last_error_code, c.last_error, c.ab_arm_id
 """
 
 
@@ -50,6 +50,7 @@ class Claimed:
     payload_template_id: int | None
     last_error_code: int | None
     last_error: str
+    ab_arm_id: int | None = None  # its A/B arm; None outside a test or outside its share
     payload_saved: bool = False  # the row holds `payload` as it is now
     links: list = field(default_factory=list)  # tracked links in `payload`, stored with it
 

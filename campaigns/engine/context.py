@@ -5,7 +5,7 @@ exhausted number, a template event), so every send uses the sender's current tem
 database has it now: late binding.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from campaigns.clicks.links import LinkMinter
@@ -31,6 +31,8 @@ class TemplateChoice:
     slots: list[Slot]
     sendable: bool
     failed: bool = False
+    # An A/B arm's fixed values: {"<slot key>": {"text": "..."}}, over the campaign's mapping.
+    fixed: dict = field(default_factory=dict)
 
     def body_for(
         self, *, contact_id: int, phone: str, variables: dict, mapping: dict, links=None
@@ -38,7 +40,8 @@ class TemplateChoice:
         """The exact bytes to send; `biz_opaque_callback_data` lets webhooks find the contact
         before the wamid is known (an ambiguous send). With `links`, tracked links are minted
         first and go into these bytes, so a retry resends the same links."""
-        values = resolve_values(self.slots, mapping.get(str(self.id)) or {}, variables or {})
+        rules = {**(mapping.get(str(self.id)) or {}), **self.fixed}
+        values = resolve_values(self.slots, rules, variables or {})
         if links is not None:
             values = links.rewrite(contact_id=contact_id, template=self, values=values)
         payload = build_template_payload(
@@ -78,9 +81,13 @@ class SenderContext:
     portfolio_limit: int | None = None
     portfolio_phone_ids: list[int] = field(default_factory=list)
     links: LinkMinter | None = None
+    # A/B: arm id -> (template name, language, fixed values); the winner once chosen.
+    ab_test_id: int | None = None
+    arms: dict[int, tuple] = field(default_factory=dict)
+    ab_winner_id: int | None = None
 
     def load(self) -> "SenderContext":
-        sender = CampaignSender.objects.select_related("campaign", "phone__account").get(
+        sender = CampaignSender.objects.select_related("campaign__ab_test", "phone__account").get(
             pk=self.sender_id
         )
         campaign, phone = sender.campaign, sender.phone
@@ -99,7 +106,45 @@ class SenderContext:
         )
         self.current_template_id = sender.current_template_id
         self.sync_current()
+        self._ab_load(campaign)
         return self
+
+    def _ab_load(self, campaign: Campaign) -> None:
+        test = getattr(campaign, "ab_test", None)
+        if test is None:
+            return
+        self.ab_test_id, self.ab_winner_id = test.pk, test.winner_id
+        if not self.arms:
+            self.arms = {
+                arm.pk: (arm.template.name, arm.template.language, arm.values or {})
+                for arm in test.arms.select_related("template").order_by("position")
+            }
+
+    def arm_choice(self, arm_id: int | None) -> TemplateChoice | None:
+        """The template (this sender's copy, by name and language) and fixed values of the
+        contact's arm, or of the winner for a contact outside the test share; None when this
+        sender cannot use it now (the engine falls back to the sender's own order)."""
+        if self.ab_test_id is None:
+            return None
+        if arm_id is None:
+            arm_id = self.ab_winner_id or self._winner_reload()
+        if arm_id not in self.arms:
+            return None
+        name, language, values = self.arms[arm_id]
+        for choice in self.usable():
+            if (choice.name, choice.language) == (name, language):
+                fixed = {key: {"text": str(text)} for key, text in values.items()}
+                return replace(choice, fixed=fixed) if fixed else choice
+        return None
+
+    def _winner_reload(self) -> int | None:
+        # Claimed a held contact: the winner was chosen after this slice loaded its context.
+        from campaigns.ab.models import AbTest
+
+        self.ab_winner_id = (
+            AbTest.objects.filter(pk=self.ab_test_id).values_list("winner_id", flat=True).first()
+        )
+        return self.ab_winner_id
 
     def _guard_load(self, campaign: Campaign, sender: CampaignSender, phone) -> None:
         self.quality_stop = guard.quality_stop_reason(

@@ -317,6 +317,9 @@ class Slice:
         if not usable:
             self._out_of_templates(contact)
             return None
+        arm = self.ctx.arm_choice(contact.ab_arm_id)
+        if arm is not None:  # the arm first; the sender's order if its template cannot serve
+            usable = [arm, *(t for t in usable if t.id != arm.id)]
         missing: list[str] = []
         for template in usable:
             try:

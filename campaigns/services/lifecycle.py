@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
+from campaigns.ab.services import AbTestError, ab_test_check_launchable, ab_test_start
 from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
 from campaigns.services.failure_report import campaign_failures
@@ -51,6 +52,7 @@ def campaign_launch(
     scheduled = scheduled_at is not None
     with transaction.atomic():
         campaign_check_launchable(campaign=campaign)
+        ab_test_start(campaign_id=campaign.pk)
         status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.RUNNING
         fields = {"status": status, "pause_reason": "", "updated_at": now}
         if scheduled:
@@ -99,6 +101,10 @@ def campaign_check_launchable(*, campaign: Campaign) -> None:
                 f"The number {sender.phone} has no approved template to send with."
             )
     _check_mapping(campaign, senders)
+    try:
+        ab_test_check_launchable(campaign=campaign)
+    except AbTestError as exc:
+        raise CampaignStateError(str(exc)) from exc
     if not campaign.contacts.filter(state=Contact.State.PENDING).exists():
         raise CampaignStateError("There is no contact left to send to.")
 

@@ -9,6 +9,7 @@ from django.core.files.base import File
 from django.db import connection, transaction
 from django.db.models import SET_NULL, Prefetch
 
+from campaigns.ab.models import AbTest
 from campaigns.engine.pacing import PACE_SHARE
 from campaigns.importing import import_enqueue
 from campaigns.importing.variables import (
@@ -453,6 +454,9 @@ def campaign_duplicate(*, campaign: Campaign, user) -> Campaign:
                     mps=sender.mps,
                 ),
             )
+        test = AbTest.objects.filter(campaign=campaign).first()
+        if test is not None:
+            test.copy_to(copy)
         if campaign.source_file and campaign.source_file.storage.exists(campaign.source_file.name):
             _copy_file(campaign, copy)
     return copy

@@ -38,3 +38,17 @@ def test_staff_cannot_edit_a_campaigns_status_or_counters(client, staff_user):
     campaign.refresh_from_db()
     assert (campaign.status, campaign.failed_count, campaign.total_count) == ("running", 3, 10)
     assert "3" in page.content.decode()
+
+
+def test_staff_see_an_ab_test_with_its_arms_but_cannot_set_its_winner(client, staff_user):
+    from campaigns.ab.models import AbArm, AbTest
+    from tests.factories import TemplateFactory
+
+    test = AbTest.objects.create(campaign=CampaignFactory(), test_share=30)
+    template = TemplateFactory(name="spring")
+    AbArm.objects.create(test=test, position=0, template=template)
+    client.force_login(staff_user)
+    page = client.get(f"/admin/campaigns/abtest/{test.pk}/change/")
+    assert page.status_code == 200
+    assert "winner" not in page.context["adminform"].form.fields
+    assert f'name="arms-0-template" value="{template.pk}"' in page.content.decode()

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from campaigns.ab.report import ab_report
 from campaigns.clicks.stats import click_funnel
 from campaigns.importing.export import results_csv_response
 from campaigns.models import Campaign, Message
@@ -37,7 +38,8 @@ TIMELINE_SIZE = 50
 
 @require_GET
 def campaign_detail(request, pk: int):
-    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+    campaigns = Campaign.objects.visible_to(request.user).select_related("ab_test__decided_by")
+    campaign = get_object_or_404(campaigns, pk=pk)
     target = request.htmx.target if request.htmx else None
     if target == "campaign-live":
         return render(request, "campaigns/detail.html#live", _live_context(campaign))
@@ -63,6 +65,8 @@ def _live_context(campaign: Campaign) -> dict:
         "failures": campaign_failures(campaign_id=campaign.pk),
         "timeline": campaign.events.order_by("-at", "-id")[:TIMELINE_SIZE],
         "clicks": click_funnel(campaign=campaign) if campaign.track_clicks else None,
+        "ab": ab_report(campaign=campaign),
+        "pickable": Campaign.LIVE,
     }
 
 

@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import make_aware
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from campaigns.ab.forms import ab_review
 from campaigns.clicks.setup import campaign_track_clicks, tracking_offer
 from campaigns.importing import ImportFileError, UploadRefused, import_enqueue, import_stage
 from campaigns.importing.columns import read_head
@@ -85,7 +86,8 @@ def campaign_new(request):
 @require_http_methods(["GET", "POST"])
 @requires("campaign.change")
 def campaign_wizard(request, pk: int, step: str):
-    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+    campaigns = Campaign.objects.visible_to(request.user).select_related("ab_test")
+    campaign = get_object_or_404(campaigns, pk=pk)
     handler = _STEPS.get(step)
     if handler is None:
         raise Http404("No such step")
@@ -228,6 +230,11 @@ def _review_step(request, campaign: Campaign):
             rows=[sample["contact"].variables for sample in review["samples"]],
         ),
         "public_base_url": settings.PUBLIC_BASE_URL,
+        **ab_review(
+            campaign=campaign,
+            templates=[template for template, _ in review["missing_by_template"]],
+            pending=review["pending"],
+        ),
     }
     return _render(request, campaign, "review", context, status=_refused(request) if error else 200)
 

@@ -160,6 +160,7 @@ class Simulator:
             category=category,
             conversation_id=conversation,
             biz_opaque_callback_data=outgoing.biz_opaque_callback_data,
+            template=outgoing.template_name or "",
         )
         if rule is not None and rule.error_code is not None:
             return [note(status="failed", error=GraphError(rule.error_code).webhook_error())]

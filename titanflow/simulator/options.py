@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 STATUS_STAGES = ("sent", "delivered", "read")
 
@@ -25,6 +25,8 @@ class SimulatorOptions:
     timeout_hold_s: float = 30
     record_bodies: bool = True
     click_rate: float = 0.0
+    # Per template name, overriding click_rate: A/B demos and tests get a clear winner.
+    template_click_rates: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
     clock: Callable[[], float] = time.monotonic
 
@@ -41,6 +43,11 @@ class SimulatorOptions:
         _require(self.statuses_per_delivery >= 1, "statuses_per_delivery must be >= 1")
         _require(0 <= self.duplicate_rate <= 1, "duplicate_rate must be within 0..1")
         _require(0 <= self.click_rate <= 1, "click_rate must be within 0..1")
+        rates = self.template_click_rates = dict(self.template_click_rates)
+        _require(
+            all(0 <= rate <= 1 for rate in rates.values()),
+            "template_click_rates must be within 0..1",
+        )
         low, high = self.stage_delay_ms
         _require(0 <= low <= high, "stage_delay_ms must be (low, high) with 0 <= low <= high")
         _require(self.webhook_concurrency >= 1, "webhook_concurrency must be >= 1")

@@ -52,6 +52,7 @@ class StatusNote:
     biz_opaque_callback_data: str | None = None
     error: dict | None = None
     links: tuple[str, ...] = ()  # short links the recipient may follow once it is read
+    template: str = ""  # the template's name, for per-template click rates
 
 
 def envelope(*entries: dict) -> dict:

@@ -50,6 +50,8 @@ Simulator options (`start_simulator(**opts)`, command flags in brackets):
 - `duplicate_rate` [--duplicate-rate X]: the share of deliveries posted twice (0..1).
 - `click_rate` [--click-rate X]: the share of read messages whose first TitanFlow short link
   (`/r/<token>`, in the body or a URL button) the recipient opens, after the read is posted (0..1).
+- `template_click_rates` [--template-click-rates NAME=X,NAME=Y]: click rates per template name,
+  over `click_rate`: an A/B test of those templates then has a winner to find.
 - `shuffle` [--shuffle]: each message's stages happen in a random order (read before delivered).
 - `stage_delay_ms` [--stage-delay-ms LOW,HIGH]: the wait before each stage, uniform in
   [LOW, HIGH] (default 50,200).

@@ -150,9 +150,10 @@ class WebhookPoster:
             slots.release()
 
     async def _follow_links(self, batch: list[StatusNote]) -> None:
-        """A share of readers (`click_rate`) open their message's first short link."""
+        """A share of readers (`click_rate`, or the template's own rate) open their message's
+        first short link."""
         for note in batch:
-            rate = self.options.click_rate
+            rate = self.options.template_click_rates.get(note.template, self.options.click_rate)
             if note.links and rate and self.rng.random() < rate:
                 try:
                     async with self._session.get(note.links[0], allow_redirects=False) as response:

@@ -57,6 +57,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--click-rate", type=float, default=0.0, help="share of read messages whose link opens"
         )
+        parser.add_argument(
+            "--template-click-rates",
+            default="",
+            help="NAME=X,NAME=Y: click rates per template name, over --click-rate (A/B demos)",
+        )
         parser.add_argument("--stage-delay-ms", default="50,200", help="LOW,HIGH per stage")
         parser.add_argument("--seed", type=int, help="random seed, for a repeatable run")
         parser.add_argument(
@@ -108,6 +113,17 @@ def _scenario(path: str | None):
         raise CommandError(f"scenario {path}: {exc}") from None
 
 
+def _rates(text: str) -> dict[str, float]:
+    rates = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, rate = item.partition("=")
+        try:
+            rates[name.strip()] = float(rate)
+        except ValueError:
+            raise CommandError(f"--template-click-rates: {item!r} is not NAME=RATE") from None
+    return rates
+
+
 def _options(opts: dict) -> SimulatorOptions:
     app_secret = opts["app_secret"] or settings.META_APP_SECRET
     try:
@@ -120,6 +136,7 @@ def _options(opts: dict) -> SimulatorOptions:
             statuses_per_delivery=opts["statuses_per_delivery"],
             duplicate_rate=opts["duplicate_rate"],
             click_rate=opts["click_rate"],
+            template_click_rates=_rates(opts["template_click_rates"]),
             shuffle=opts["shuffle"],
             stage_delay_ms=_pair(opts["stage_delay_ms"]),
             seed=opts["seed"],
