@@ -2,7 +2,8 @@
 
 The templates cover every shape TitanFlow must fill: a text header with a positional body, a named
 body, image and document headers, a URL button with a variable, a copy-code button, Arabic, ten
-body variables, and the statuses a campaign must survive (one PAUSED, one REJECTED).
+body variables, a link in a body variable (click tracking), and the statuses a campaign must
+survive (one PAUSED, one REJECTED).
 """
 
 DEMO_WABA = "100000000000001"
@@ -153,6 +154,16 @@ _TEMPLATES = [
                 "type": "BUTTONS",
                 "buttons": [{"type": "COPY_CODE", "example": "SAVE15"}, _QUICK_REPLY_STOP],
             },
+        ],
+    },
+    {
+        # A link in a body variable: tracked through /r/<token> when the campaign tracks clicks.
+        "name": "sale_link",
+        "language": "en_US",
+        "category": "MARKETING",
+        "components": [
+            _body("{{1}}, the spring sale is on: {{2}}", "Ana", _SHOP + "/sale?c=SPRING25"),
+            {"type": "BUTTONS", "buttons": [_QUICK_REPLY_STOP]},
         ],
     },
     {

@@ -85,7 +85,8 @@ class Command(BaseCommand):
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["phone", "name", "city", "discount", "order", "image_url", "coupon"])
+            header = ["phone", "name", "city", "discount", "order", "image_url", "coupon", "link"]
+            writer.writerow(header)
             for i in range(rows):
                 writer.writerow(
                     [
@@ -96,6 +97,7 @@ class Command(BaseCommand):
                         f"A-{10000 + i}",
                         "https://shop.example.com/img/spring.jpg",
                         f"SAVE{10 + i % 20}",
+                        f"https://shop.example.com/sale?c=SAVE{10 + i % 20}",
                     ]
                 )
         return path
