@@ -131,6 +131,45 @@ def test_failed_after_delivered_is_not_applied(deliver, campaign, phone):
     assert message.status == "delivered" and message.error_code is None
 
 
+def test_the_status_that_delivers_a_message_marks_it_billable_under_its_category(
+    deliver, campaign, phone
+):
+    billed, free = _messages(campaign, phone, 2)
+    free_status = d.status(free.wamid, "delivered")
+    free_status["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "utility"}
+    deliver(d.statuses(d.status(billed.wamid, "sent"), free_status))
+    billed.refresh_from_db()
+    assert billed.billable is None  # Meta bills on delivery; "sent" moves nothing we wrote
+    deliver(d.statuses(d.status(billed.wamid, "delivered")))
+    billed.refresh_from_db()
+    free.refresh_from_db()
+    assert (billed.billable, billed.pricing_category) == (True, "MARKETING")
+    assert (free.billable, free.pricing_category) == (False, "UTILITY")
+
+
+def test_a_status_without_pricing_leaves_the_message_unpriced(deliver, campaign, phone):
+    (message,) = _messages(campaign, phone, 1)
+    status = d.status(message.wamid, "delivered")
+    del status["pricing"]
+    deliver(d.statuses(status))
+    message.refresh_from_db()
+    assert (message.status, message.billable, message.pricing_category) == ("delivered", None, "")
+
+
+def test_a_status_that_waits_for_its_message_keeps_its_pricing(deliver, campaign, phone):
+    contact = ContactFactory(campaign=campaign, state=Contact.State.SENT)
+    deliver(d.statuses(d.status("wamid.PRICED", "delivered")))
+    MessageFactory(contact=contact, campaign=campaign, phone=phone, wamid="wamid.PRICED")
+    PendingStatus.objects.update(next_attempt_at=timezone.now())
+    deliveries_process()
+    message = Message.objects.get(wamid="wamid.PRICED")
+    assert (message.status, message.billable, message.pricing_category) == (
+        "delivered",
+        True,
+        "MARKETING",
+    )
+
+
 def test_status_for_a_message_not_written_yet_waits_and_then_applies(deliver, campaign, phone):
     contact = ContactFactory(campaign=campaign, state=Contact.State.SENT)
     result = deliver(d.statuses(d.status("wamid.LATE", "delivered", callback=f"c:{contact.pk}")))
