@@ -12,6 +12,7 @@ from campaigns.clicks.stats import click_funnel
 from campaigns.importing.export import results_csv_response
 from campaigns.models import Campaign, Message
 from campaigns.services import lifecycle
+from campaigns.services.cost import campaign_spend
 from campaigns.services.failure_report import campaign_failures
 
 # The page offers what the lifecycle would accept; the lifecycle still has the last word.
@@ -63,6 +64,8 @@ def _live_context(campaign: Campaign) -> dict:
         "failures": campaign_failures(campaign_id=campaign.pk),
         "timeline": campaign.events.order_by("-at", "-id")[:TIMELINE_SIZE],
         "clicks": click_funnel(campaign=campaign) if campaign.track_clicks else None,
+        "held": lifecycle.messages_held(campaign=campaign) if campaign.launched_at else {},
+        "spend": campaign_spend(campaign=campaign) if campaign.launched_at else None,
     }
 
 

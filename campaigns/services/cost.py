@@ -1,0 +1,177 @@
+"""What a campaign costs: the estimate before launch and the spend so far, from the rate card.
+
+Meta bills per delivered template by category and by the recipient's market (country). Both
+figures group recipients in SQL by the first seven digits of their number and place each group
+with phonenumbers once: a number's region follows from its country code and, where several
+regions share one (+1, +7, +44), from the leading digits of its national number, which lie
+within those seven digits for every market of the rate card. So a page costs one query and a
+few hundred look-ups, not one per recipient.
+"""
+
+import functools
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+import phonenumbers
+from django.db import connection
+
+from campaigns.models import Campaign, CampaignSender, Rate
+
+MARKETING = "MARKETING"
+US_REGION = "US"
+_PREFIX = 8  # "+" and seven digits
+
+
+@functools.lru_cache(maxsize=65536)
+def recipient_region(phone: str) -> str:
+    """The recipient's country code (ISO 3166) from their number, "" when unknown."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+@dataclass(frozen=True)
+class CostLine:
+    category: str
+    market: str  # a rate card market: the region, or "*" for every other
+    recipients: int
+    rate: Decimal
+    currency: str
+
+    @property
+    def amount(self) -> Decimal:
+        return self.rate * self.recipients
+
+    def as_dict(self) -> dict:
+        return {
+            "category": self.category,
+            "market": self.market,
+            "messages": self.recipients,
+            "rate": str(self.rate),
+            "currency": self.currency,
+            "amount": str(self.amount),
+        }
+
+
+@dataclass(frozen=True)
+class Cost:
+    lines: list[CostLine]
+
+    @property
+    def totals(self) -> dict[str, Decimal]:
+        """Amount per currency (one currency unless an admin mixes them in the card)."""
+        sums: dict[str, Decimal] = defaultdict(Decimal)
+        for line in self.lines:
+            sums[line.currency] += line.amount
+        return dict(sorted(sums.items()))
+
+    @property
+    def messages(self) -> int:
+        return sum(line.recipients for line in self.lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "messages": self.messages,
+            "totals": [{"currency": c, "amount": str(a)} for c, a in self.totals.items()],
+            "lines": [line.as_dict() for line in self.lines],
+        }
+
+
+class RateCard:
+    def __init__(self):
+        self.rates = {
+            (rate.category.upper(), rate.market.upper()): rate
+            for rate in Rate.objects.order_by("category", "market", "id")
+        }
+
+    def rate_for(self, category: str, region: str) -> Rate | None:
+        category = category.upper()
+        return self.rates.get((category, region)) or self.rates.get((category, Rate.OTHER_MARKET))
+
+    def cost(self, counts: dict[tuple[str, str], int]) -> Cost:
+        """Lines for {(category, region): recipients}; a category without a rate is left out."""
+        merged: dict[tuple, int] = defaultdict(int)
+        for (category, region), n in counts.items():
+            rate = self.rate_for(category, region)
+            if rate is not None and n:
+                merged[(category.upper(), rate.market, rate.price, rate.currency)] += n
+        lines = [CostLine(*key[:2], n, *key[2:]) for key, n in merged.items()]
+        return Cost(lines=sorted(lines, key=lambda line: (line.category, line.market)))
+
+
+# -- spend so far -------------------------------------------------------------------------------
+
+_BILLED = f"""
+SELECT m.pricing_category, left(m.recipient, {_PREFIX}), min(m.recipient), count(*)
+FROM campaigns_message m
+WHERE m.campaign_id = %s AND m.billable
+GROUP BY 1, 2
+"""
+
+
+def campaign_spend(*, campaign: Campaign) -> Cost:
+    """What Meta bills so far: every message a status webhook's pricing block called billable,
+    at the rate card's rate for its category and its recipient's market."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BILLED, [campaign.pk])
+        rows = cursor.fetchall()
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for category, _, example, n in rows:
+        counts[(category or MARKETING, recipient_region(example))] += n
+    return RateCard().cost(counts)
+
+
+# -- estimate before launch ----------------------------------------------------------------------
+
+_PENDING = f"""
+SELECT left(c.phone, {_PREFIX}), min(c.phone), count(*)
+FROM campaigns_contact c
+WHERE c.campaign_id = %s AND c.state = 'pending'
+GROUP BY 1
+"""
+
+
+def pending_by_region(*, campaign: Campaign) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING, [campaign.pk])
+        rows = cursor.fetchall()
+    regions: dict[str, int] = defaultdict(int)
+    for _, example, n in rows:
+        regions[recipient_region(example)] += n
+    return dict(regions)
+
+
+def sender_categories(*, campaign: Campaign) -> dict[str, float]:
+    """The share of the contacts each template category will carry: every active sender sends
+    its first usable template, at a pace in proportion to its rate."""
+    senders = (
+        campaign.senders.filter(state=CampaignSender.State.ACTIVE)
+        .select_related("phone")
+        .prefetch_related("template_slots__template")
+        .order_by("id")
+    )
+    weights: dict[str, float] = defaultdict(float)
+    for sender in senders:
+        slots = sorted(sender.template_slots.all(), key=lambda slot: slot.position)
+        usable = [s.template for s in slots if s.failed_code is None and s.template.is_sendable]
+        if usable:
+            rate = max(min(sender.mps or sender.phone.max_mps, sender.phone.max_mps), 1)
+            weights[(usable[0].category or MARKETING).upper()] += rate
+    total = sum(weights.values())
+    return {category: weight / total for category, weight in weights.items()} if total else {}
+
+
+def campaign_cost_estimate(*, campaign: Campaign, regions: dict[str, int] | None = None) -> Cost:
+    """Recipients × the rate for their market, per category the senders will send."""
+    if regions is None:
+        regions = pending_by_region(campaign=campaign)
+    shares = sender_categories(campaign=campaign)
+    counts: dict[tuple[str, str], int] = {}
+    for category, share in shares.items():
+        for region, n in regions.items():
+            if category == MARKETING and region == US_REGION:
+                continue  # skipped at launch: Meta delivers no marketing template to US numbers
+            counts[(category, region)] = round(n * share)
+    return RateCard().cost(counts)
