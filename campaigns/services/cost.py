@@ -16,11 +16,11 @@ from decimal import Decimal
 import phonenumbers
 from django.db import connection
 
-from campaigns.models import Campaign, CampaignSender, Rate
+from campaigns.models import Campaign, CampaignSender, Rate, SenderTemplate
 
 MARKETING = "MARKETING"
 US_REGION = "US"
-_PREFIX = 8  # "+" and seven digits
+PREFIX = 8  # "+" and seven digits
 
 
 @functools.lru_cache(maxsize=65536)
@@ -104,7 +104,7 @@ class RateCard:
 # -- spend so far -------------------------------------------------------------------------------
 
 _BILLED = f"""
-SELECT m.pricing_category, left(m.recipient, {_PREFIX}), min(m.recipient), count(*)
+SELECT m.pricing_category, left(m.recipient, {PREFIX}), min(m.recipient), count(*)
 FROM campaigns_message m
 WHERE m.campaign_id = %s AND m.billable
 GROUP BY 1, 2
@@ -126,48 +126,67 @@ def campaign_spend(*, campaign: Campaign) -> Cost:
 # -- estimate before launch ----------------------------------------------------------------------
 
 _PENDING = f"""
-SELECT left(c.phone, {_PREFIX}), min(c.phone), count(*)
+SELECT left(c.phone, {PREFIX}), min(c.phone), count(*)
 FROM campaigns_contact c
 WHERE c.campaign_id = %s AND c.state = 'pending'
 GROUP BY 1
 """
 
 
-def pending_by_region(*, campaign: Campaign) -> dict[str, int]:
+def pending_groups(*, campaign: Campaign) -> list[tuple[str, int]]:
+    """The contacts still to send as (one number of the group, how many), grouped by the first
+    seven digits: enough to place each group's region and time zone."""
     with connection.cursor() as cursor:
         cursor.execute(_PENDING, [campaign.pk])
-        rows = cursor.fetchall()
+        return [(example, n) for _, example, n in cursor.fetchall()]
+
+
+def regions_of(groups: list[tuple[str, int]]) -> dict[str, int]:
     regions: dict[str, int] = defaultdict(int)
-    for _, example, n in rows:
+    for example, n in groups:
         regions[recipient_region(example)] += n
     return dict(regions)
 
 
-def sender_categories(*, campaign: Campaign) -> dict[str, float]:
+def sender_slots(*, campaign: Campaign) -> list[SenderTemplate]:
+    """The usable template slots of the campaign's active senders, in each sender's order
+    (one query, which the estimate and the US rule share)."""
+    slots = (
+        SenderTemplate.objects.filter(
+            sender__campaign=campaign,
+            sender__state=CampaignSender.State.ACTIVE,
+            failed_code__isnull=True,
+        )
+        .select_related("template", "sender__phone")
+        .order_by("sender_id", "position", "id")
+    )
+    return [slot for slot in slots if slot.template.is_sendable]
+
+
+def sender_categories(slots: list[SenderTemplate]) -> dict[str, float]:
     """The share of the contacts each template category will carry: every active sender sends
     its first usable template, at a pace in proportion to its rate."""
-    senders = (
-        campaign.senders.filter(state=CampaignSender.State.ACTIVE)
-        .select_related("phone")
-        .prefetch_related("template_slots__template")
-        .order_by("id")
-    )
     weights: dict[str, float] = defaultdict(float)
-    for sender in senders:
-        slots = sorted(sender.template_slots.all(), key=lambda slot: slot.position)
-        usable = [s.template for s in slots if s.failed_code is None and s.template.is_sendable]
-        if usable:
-            rate = max(min(sender.mps or sender.phone.max_mps, sender.phone.max_mps), 1)
-            weights[(usable[0].category or MARKETING).upper()] += rate
+    first = {}
+    for slot in slots:
+        first.setdefault(slot.sender_id, slot)
+    for slot in first.values():
+        sender = slot.sender
+        rate = max(min(sender.mps or sender.phone.max_mps, sender.phone.max_mps), 1)
+        weights[(slot.template.category or MARKETING).upper()] += rate
     total = sum(weights.values())
     return {category: weight / total for category, weight in weights.items()} if total else {}
 
 
-def campaign_cost_estimate(*, campaign: Campaign, regions: dict[str, int] | None = None) -> Cost:
+def campaign_cost_estimate(
+    *, campaign: Campaign, regions: dict[str, int] | None = None, slots=None
+) -> Cost:
     """Recipients × the rate for their market, per category the senders will send."""
     if regions is None:
-        regions = pending_by_region(campaign=campaign)
-    shares = sender_categories(campaign=campaign)
+        regions = regions_of(pending_groups(campaign=campaign))
+    if slots is None:
+        slots = sender_slots(campaign=campaign)
+    shares = sender_categories(slots)
     counts: dict[tuple[str, str], int] = {}
     for category, share in shares.items():
         for region, n in regions.items():

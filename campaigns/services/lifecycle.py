@@ -16,6 +16,7 @@ from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
 from campaigns.services.cost import campaign_spend
 from campaigns.services.failure_report import campaign_failures
+from campaigns.services.guard_review import contacts_skip_us_marketing
 from campaigns.services.senders import senders_rebind
 from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
@@ -62,6 +63,7 @@ def campaign_launch(
         if not moved:
             raise CampaignStateError("This campaign was already launched.")
         senders_rebind(campaign_ids=[campaign.pk])
+        contacts_skip_us_marketing(campaign=campaign)
         if scheduled:
             when = timezone.localtime(scheduled_at)
             event_record(
