@@ -25,6 +25,8 @@ class SimulatorOptions:
     timeout_hold_s: float = 30
     record_bodies: bool = True
     click_rate: float = 0.0
+    portfolio_limits: bool = False
+    portfolio_window_s: float = 86400.0
     seed: int | None = None
     clock: Callable[[], float] = time.monotonic
 
@@ -43,6 +45,7 @@ class SimulatorOptions:
         _require(0 <= self.click_rate <= 1, "click_rate must be within 0..1")
         low, high = self.stage_delay_ms
         _require(0 <= low <= high, "stage_delay_ms must be (low, high) with 0 <= low <= high")
+        _require(self.portfolio_window_s > 0, "portfolio_window_s must be > 0")
         _require(self.webhook_concurrency >= 1, "webhook_concurrency must be >= 1")
         _require(self.webhook_retries >= 0, "webhook_retries must be >= 0")
 
