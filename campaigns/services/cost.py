@@ -8,10 +8,12 @@ within those seven digits for every market of the rate card. So a page costs one
 few hundred look-ups, not one per recipient.
 """
 
+import csv
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import phonenumbers
 from django.db import connection
@@ -77,6 +79,24 @@ class Cost:
             "totals": [{"currency": c, "amount": str(a)} for c, a in self.totals.items()],
             "lines": [line.as_dict() for line in self.lines],
         }
+
+
+RATE_CARD_FILE = Path(__file__).resolve().parent.parent / "data" / "rate_card.csv"
+
+
+def rate_card_seed() -> int:
+    """Adds the shipped rate card's rows that are missing (an admin's edits stay); returns how
+    many were added. Migration 0010 does the same on install."""
+    added = 0
+    with RATE_CARD_FILE.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            _, created = Rate.objects.get_or_create(
+                category=row["category"],
+                market=row["market"],
+                defaults={"price": Decimal(row["price"]), "currency": row["currency"]},
+            )
+            added += created
+    return added
 
 
 class RateCard:

@@ -5,7 +5,7 @@ import phonenumbers
 import pytest
 
 from campaigns.models import Contact, Rate
-from campaigns.services.cost import campaign_cost_estimate, campaign_spend
+from campaigns.services.cost import campaign_cost_estimate, campaign_spend, rate_card_seed
 from campaigns.services.statuses import StatusUpdate, statuses_apply
 from tests.factories import (
     CampaignFactory,
@@ -123,3 +123,10 @@ def test_a_marketing_estimate_leaves_out_us_numbers_meta_will_not_deliver():
     sendable = [p for p in KNOWN_LIST if p != "+12025550143"]
     assert estimate.messages == len(sendable)
     assert estimate.totals == {"USD": _expected("MARKETING", sendable)}
+
+
+def test_seeding_the_rate_card_again_adds_only_missing_rows_and_keeps_edits():
+    Rate.objects.filter(category="MARKETING", market="AE").update(price=Decimal("0.9"))
+    Rate.objects.filter(category="UTILITY", market="AE").delete()
+    assert rate_card_seed() == 1
+    assert Rate.objects.get(category="MARKETING", market="AE").price == Decimal("0.9")

@@ -11,6 +11,7 @@ from django.db import connection
 
 from campaigns.engine.staging import WABA, phone_number_id, world_dict
 from campaigns.models import Campaign, Contact, Message, Rate
+from campaigns.services.cost import rate_card_seed
 from campaigns.services.lifecycle import campaign_launch, campaign_stats
 from templates_app.models import PhoneNumber, WhatsAppAccount
 from tests.e2e.conftest import MPS, NUMBERS, wait_until
@@ -84,6 +85,7 @@ def test_a_number_turned_red_mid_campaign_stops_and_its_contacts_finish_on_the_o
 
 
 def test_spend_equals_the_billable_statuses_at_the_rate_card(meta, worker, staged):
+    rate_card_seed()  # an earlier transactional test's flush emptied the seeded table
     meta.set_scenario({"rules": [{"error_code": 131049, "share": 0.2, "delivery": "webhook"}]})
     worker(ENGINE_MARKETING_CAP_RETRIES="0")
     campaign = _finished(campaign_launch(campaign=staged(contacts=200)))
