@@ -21,6 +21,10 @@ US_MARKETING = "us_marketing"
 US_MARKETING_TEXT = "Meta does not deliver marketing templates to US (+1) numbers"
 
 
+def _people(count: int) -> str:
+    return f"{count:,} recipient{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class BudgetLine:
     limit: int | None  # the smallest limit of the campaign's portfolios; None: unlimited
@@ -43,7 +47,7 @@ def campaign_budget(*, campaign: Campaign, recipients: int, now=None) -> BudgetL
         .order_by("id")
     )
     if not accounts or any(account.messaging_limit is None for account in accounts):
-        text = f"All {recipients:,} recipients can go now: no messaging limit applies."
+        text = f"{_people(recipients)} can go now: no messaging limit applies."
         return BudgetLine(None, recipients, recipients, None, text)
     room, rest_from = 0, None
     for account in accounts:
@@ -56,8 +60,8 @@ def campaign_budget(*, campaign: Campaign, recipients: int, now=None) -> BudgetL
     fit = min(room, recipients)
     if fit == recipients:
         text = (
-            f"All {recipients:,} recipients fit in the portfolio's limit now "
-            f"({room:,} of {limit:,} unique recipients per 24 h left)."
+            f"{'All ' if recipients > 1 else ''}{_people(recipients)} fit in the portfolio's "
+            f"limit now ({room:,} of {limit:,} unique recipients per 24 h left)."
         )
         return BudgetLine(limit, fit, recipients, None, text)
     when = timezone.localtime(rest_from)
@@ -131,7 +135,8 @@ def campaign_guard_review(*, campaign: Campaign, estimate_seconds: int | None = 
         "quiet_hours": quiet_line(campaign=campaign, groups=groups, now=now),
         "deadline": deadline_line(campaign=campaign, seconds=estimate_seconds, now=now),
         "us_skipped": us,
-        "us_skipped_text": f"{us:,} US (+1) numbers will be skipped: {US_MARKETING_TEXT}."
+        "us_skipped_text": f"{us:,} US (+1) number{'s' if us != 1 else ''} will be skipped: "
+        f"{US_MARKETING_TEXT}."
         if us
         else "",
     }

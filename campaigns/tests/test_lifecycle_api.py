@@ -120,7 +120,7 @@ def test_launch_takes_a_deadline_and_quiet_hours_and_answers_what_the_guard_will
     guard = answer.json()["guard"]
     assert guard["recipients"] == 2
     assert guard["us_skipped"] == 1
-    assert guard["budget"]["text"] == "All 2 recipients can go now: no messaging limit applies."
+    assert guard["budget"]["text"] == "2 recipients can go now: no messaging limit applies."
     assert guard["cost"]["totals"] == [{"currency": "USD", "amount": "0.07680"}]  # 2 × AE 0.0384
     assert guard["quiet_hours"]["zone"] == "Asia/Dubai"
     assert guard["deadline"]["at"] == "2099-01-02T10:00:00Z"
