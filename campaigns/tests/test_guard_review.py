@@ -191,3 +191,11 @@ def test_results_csv_explains_us_skips_and_contacts_held_by_metas_per_user_limit
         "Meta does not deliver marketing templates to US (+1) numbers"
     )
     assert rows["+971501000001"]["explanation"] == "held by Meta's per-user limit"
+
+
+def test_the_campaign_page_lists_us_skips_with_their_reason(marketer_client):
+    campaign = _ready(["+971501000001", "+12025550143"])
+    campaign_launch(campaign=campaign)
+    page = marketer_client.get(reverse("campaign-detail", args=(campaign.pk,))).content.decode()
+    skips = page.split('id="skips"')[1].split("</ul>")[0]
+    assert 'data-skip="us_marketing">1 — Meta does not deliver marketing templates to US' in skips
