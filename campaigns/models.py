@@ -419,6 +419,7 @@ class CampaignEvent(models.Model):
         TEMPLATE_APPROVED = "template_approved", "Template approved"
         SENDER_STOPPED = "sender_stopped", "Number stopped"
         PORTFOLIO_HOLD = "portfolio_hold", "Portfolio limit hold"
+        TEMPLATE_QUALITY = "template_quality", "Template quality"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut
+from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
 from inbox.models import Conversation, InboxMessage
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.signals import template_status_changed
@@ -268,6 +268,28 @@ def test_template_paused_then_approved(deliver, phone, django_capture_on_commit_
     template.refresh_from_db()
     assert template.is_sendable
     assert seen == [[template.pk], [template.pk]]
+
+
+def test_a_template_rated_red_is_noted_on_the_live_campaigns_using_it(
+    deliver, campaign, phone, django_capture_on_commit_callbacks
+):
+    template = TemplateFactory(account=phone.account, meta_template_id="556", name="spring_sale")
+    SenderTemplate.objects.create(sender=campaign.senders.get(), template=template, position=0)
+    value = {
+        "message_template_id": 556,
+        "message_template_name": "spring_sale",
+        "message_template_language": "en_US",
+        "previous_quality_score": "GREEN",
+        "new_quality_score": "RED",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(d.envelope(("message_template_quality_update", value)))
+
+    template.refresh_from_db()
+    assert (template.quality_score, template.is_sendable) == ("RED", True)  # sends until paused
+    event = campaign.events.get(kind="template_quality")
+    assert event.text.startswith("Meta rates the template spring_sale (en_US) RED")
+    assert event.template_id == template.pk
 
 
 def test_an_older_template_event_does_not_undo_a_newer_one(deliver, phone):
