@@ -27,7 +27,7 @@ def _people(count: int) -> str:
 
 @dataclass(frozen=True)
 class BudgetLine:
-    limit: int | None  # the smallest limit of the campaign's portfolios; None: unlimited
+    limit: int | None  # the campaign's portfolios' limits together; None: unlimited
     fit_now: int
     recipients: int
     rest_from: datetime | None
@@ -49,14 +49,12 @@ def campaign_budget(*, campaign: Campaign, recipients: int, now=None) -> BudgetL
     if not accounts or any(account.messaging_limit is None for account in accounts):
         text = f"{_people(recipients)} can go now: no messaging limit applies."
         return BudgetLine(None, recipients, recipients, None, text)
-    room, rest_from = 0, None
-    for account in accounts:
-        phones = list(account.phones.order_by("id").values_list("id", flat=True))
-        budget = guard.portfolio_budget(phone_ids=phones, limit=account.messaging_limit, now=now)
-        room += budget.room
-        frees = guard.portfolio_next_room(phone_ids=phones, now=now) or now + guard.WINDOW
-        rest_from = min(rest_from or frees, frees)
-    limit = min(account.messaging_limit for account in accounts)
+    phones = {a.pk: list(a.phones.order_by("id").values_list("id", flat=True)) for a in accounts}
+    limit = sum(account.messaging_limit for account in accounts)
+    room = sum(
+        guard.portfolio_budget(phone_ids=phones[a.pk], limit=a.messaging_limit, now=now).room
+        for a in accounts
+    )
     fit = min(room, recipients)
     if fit == recipients:
         text = (
@@ -64,14 +62,23 @@ def campaign_budget(*, campaign: Campaign, recipients: int, now=None) -> BudgetL
             f"limit now ({room:,} of {limit:,} unique recipients per 24 h left)."
         )
         return BudgetLine(limit, fit, recipients, None, text)
-    when = timezone.localtime(rest_from)
-    text = (
-        f"{fit:,} of {recipients:,} recipients fit in the portfolio's limit of {limit:,} per "
-        f"24 h now; the rest can go from {when:%H:%M}"
-        f"{'' if when.date() == timezone.localtime(now).date() else f' on {when:%d %b}'}, "
-        "and sending continues by itself as the window frees room."
+    rest_from = min(
+        guard.portfolio_next_room(phone_ids=ids, now=now) or now + guard.WINDOW
+        for ids in phones.values()
     )
-    return BudgetLine(limit, fit, recipients, rest_from, text)
+    return BudgetLine(
+        limit, fit, recipients, rest_from, _rest_text(fit, recipients, limit, rest_from, now)
+    )
+
+
+def _rest_text(fit: int, recipients: int, limit: int, rest_from: datetime, now) -> str:
+    when = timezone.localtime(rest_from)
+    day = "" if when.date() == timezone.localtime(now).date() else f" on {when:%d %b}"
+    return (
+        f"{fit:,} of {recipients:,} recipients fit in the portfolio's limit of {limit:,} per "
+        f"24 h now; the rest can go from {when:%H:%M}{day}, and sending continues by itself as "
+        "the window frees room."
+    )
 
 
 def quiet_line(*, campaign: Campaign, groups: list[tuple[str, int]], now=None) -> dict | None:
