@@ -429,6 +429,7 @@ class CampaignEvent(models.Model):
         TEMPLATE_APPROVED = "template_approved", "Template approved"
         SENDER_STOPPED = "sender_stopped", "Number stopped"
         PORTFOLIO_HOLD = "portfolio_hold", "Portfolio limit hold"
+        TEMPLATE_QUALITY = "template_quality", "Template quality"
         AB_TEST_DONE = "ab_test_done", "A/B test share finished"
         AB_WINNER = "ab_winner", "A/B winner chosen"
 

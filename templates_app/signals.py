@@ -8,3 +8,6 @@ template_status_changed = Signal()
 # Sent after a number's quality, status or its portfolio's messaging limit changed (a webhook):
 # running slices re-read their number before the next send (YELLOW slows, RED stops).
 phone_health_changed = Signal()
+# Sent after a `message_template_quality_update` commits, with `template_ids: list[int]` whose
+# quality Meta now rates YELLOW or RED: campaigns note it on their timeline (no sendability change).
+template_quality_changed = Signal()

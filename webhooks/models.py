@@ -68,6 +68,8 @@ class PendingStatus(models.Model):
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.TextField(blank=True, default="")
     error_details = models.TextField(blank=True, default="")
+    billable = models.BooleanField(null=True, blank=True)
+    pricing_category = models.CharField(max_length=32, blank=True, default="", db_default="")
     first_seen_at = models.DateTimeField()
     next_attempt_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)

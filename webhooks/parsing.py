@@ -166,7 +166,17 @@ def _status(status: dict, phone_number_id: str) -> StatusUpdate:
         error_code=int32(error.get("code")),
         error_title=text(error.get("title") or error.get("message"), TEXT_LENGTH),
         error_details=text(mapping(error.get("error_data")).get("details"), TEXT_LENGTH),
+        **_pricing(status.get("pricing")),
     )
+
+
+def _pricing(block) -> dict:
+    pricing = mapping(block)
+    billable = pricing.get("billable")
+    return {
+        "billable": billable if isinstance(billable, bool) else None,
+        "pricing_category": text(pricing.get("category"), 32).upper(),
+    }
 
 
 def _incoming(message: dict, phone_number_id: str, contacts: dict) -> IncomingMessage:

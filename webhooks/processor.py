@@ -326,6 +326,8 @@ def _update_of(row: PendingStatus) -> StatusUpdate:
         error_code=row.error_code,
         error_title=row.error_title,
         error_details=row.error_details,
+        billable=row.billable,
+        pricing_category=row.pricing_category,
     )
 
 
@@ -351,6 +353,8 @@ def _pending_store(updates) -> None:
                 error_code=u.error_code,
                 error_title=u.error_title,
                 error_details=u.error_details,
+                billable=u.billable,
+                pricing_category=u.pricing_category[:32],
                 first_seen_at=now,
                 next_attempt_at=now + timedelta(seconds=1),
             )

@@ -5,16 +5,25 @@ same sentence the campaign page shows.
 """
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.api.reporting import CostSerializer
 from campaigns.clicks.stats import click_funnel
 from campaigns.models import Campaign
 from campaigns.services import lifecycle
+from campaigns.services.guard_review import (
+    campaign_guard_review,
+    campaign_set_guard,
+    guard_settings_errors,
+)
 from campaigns.services.lifecycle import AUDIENCES, CampaignStateError
+from campaigns.services.setup import SetupError
 from titanflow.audit import audit_record
+
+GUARD_FIELDS = ("deadline", "quiet_start", "quiet_end", "quiet_zone")
 
 
 class CampaignStateSerializer(serializers.ModelSerializer):
@@ -41,6 +50,89 @@ class LaunchSerializer(serializers.Serializer):
             "is read in the server's TIME_ZONE). A time already past is refused with 409."
         ),
     )
+    deadline = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Send nothing after this (ISO 8601); contacts not sent by then end `expired`.",
+    )
+    quiet_start = serializers.TimeField(
+        required=False,
+        allow_null=True,
+        help_text="Start of quiet hours (HH:MM) in each recipient's local time; with quiet_end.",
+    )
+    quiet_end = serializers.TimeField(
+        required=False, allow_null=True, help_text="End of quiet hours (HH:MM); may wrap midnight."
+    )
+    quiet_zone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="A time zone (e.g. Asia/Dubai) for every recipient instead of their number's.",
+    )
+
+    def validate(self, data):
+        errors = guard_settings_errors(
+            deadline=data.get("deadline"),
+            quiet_start=data.get("quiet_start"),
+            quiet_end=data.get("quiet_end"),
+            quiet_zone=data.get("quiet_zone", ""),
+            starts_at=data.get("scheduled_at"),
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+
+class BudgetSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        allow_null=True, help_text="The portfolio's unique recipients per 24 h; null: none."
+    )
+    fit_now = serializers.IntegerField(help_text="Recipients the limit lets go now.")
+    recipients = serializers.IntegerField()
+    rest_from = serializers.DateTimeField(
+        allow_null=True, help_text="When the window frees room for the rest; null if all fit."
+    )
+    text = serializers.CharField()
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    start = serializers.TimeField()
+    end = serializers.TimeField()
+    zone = serializers.CharField(help_text="Empty: each recipient's own zone.")
+    inside_now = serializers.IntegerField(help_text="Recipients inside their quiet hours now.")
+    text = serializers.CharField()
+
+
+class DeadlineSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    may_expire = serializers.BooleanField(
+        help_text="Whether sending at the estimated rate would take longer than the deadline."
+    )
+    text = serializers.CharField()
+
+
+class GuardReviewSerializer(serializers.Serializer):
+    recipients = serializers.IntegerField(help_text="Contacts that will be sent to.")
+    budget = BudgetSerializer()
+    cost = CostSerializer(help_text="The estimate: recipients × the rate for their market.")
+    quiet_hours = QuietHoursSerializer(allow_null=True)
+    deadline = DeadlineSerializer(allow_null=True)
+    us_skipped = serializers.IntegerField(
+        help_text="US (+1) numbers skipped because the campaign sends only marketing templates."
+    )
+    us_skipped_text = serializers.CharField()
+
+
+class LaunchAnswerSerializer(CampaignStateSerializer):
+    guard = serializers.SerializerMethodField()
+
+    class Meta(CampaignStateSerializer.Meta):
+        fields = [*CampaignStateSerializer.Meta.fields, "guard"]
+
+    @extend_schema_field(GuardReviewSerializer)
+    def get_guard(self, campaign) -> dict:
+        review = self.context["guard"]
+        return GuardReviewSerializer({**review, "cost": review["cost"].as_dict()}).data
 
 
 class PauseSerializer(serializers.Serializer):
@@ -87,10 +179,14 @@ class CampaignAction(APIView):
         return Response(CampaignStateSerializer(campaign).data)
 
 
-@extend_schema(request=LaunchSerializer, responses=CampaignStateSerializer)
+@extend_schema(request=LaunchSerializer, responses=LaunchAnswerSerializer)
 class LaunchView(CampaignAction):
-    """Start sending now, or at `scheduled_at`. Answers 409 when the campaign is not ready (no
-    list, no number with an approved template, variables not mapped) or the time has passed."""
+    """Start sending now, or at `scheduled_at`, with an optional deadline and quiet hours.
+    Answers 409 when the campaign is not ready (no list, no number with an approved template,
+    variables not mapped) or the time has passed, 400 for a deadline or quiet hours the guard
+    cannot keep. The answer says what the guard will do: how many recipients the portfolio's
+    limit lets go now and when the rest can, the cost estimate, quiet hours, the deadline and
+    the US numbers skipped."""
 
     input_serializer = LaunchSerializer
 
@@ -100,9 +196,15 @@ class LaunchView(CampaignAction):
 
     def act(self, campaign, data, user):
         when = data.get("scheduled_at")
-        return self.state(
-            lifecycle.campaign_launch(campaign=campaign, user=user, scheduled_at=when)
-        )
+        guard = {key: data[key] for key in GUARD_FIELDS if key in data}
+        if guard:
+            try:
+                campaign_set_guard(campaign=campaign, starts_at=when, **guard)
+            except SetupError as exc:
+                raise CampaignStateError(str(exc)) from exc
+        review = campaign_guard_review(campaign=campaign)
+        launched = lifecycle.campaign_launch(campaign=campaign, user=user, scheduled_at=when)
+        return Response(LaunchAnswerSerializer(launched, context={"guard": review}).data)
 
 
 @extend_schema(request=PauseSerializer, responses=CampaignStateSerializer)

@@ -90,6 +90,36 @@ class FailureGroupSerializer(serializers.Serializer):
     meta_said = serializers.CharField(help_text="Meta's own details for one of them, if any.")
 
 
+class CostLineSerializer(serializers.Serializer):
+    category = serializers.CharField(help_text="MARKETING, UTILITY or AUTHENTICATION.")
+    market = serializers.CharField(
+        help_text="The rate card's market: the recipients' country (ISO code), or `*` for the "
+        "markets the card does not name."
+    )
+    messages = serializers.IntegerField()
+    rate = serializers.CharField(help_text="Price per message, a decimal string.")
+    currency = serializers.CharField()
+    amount = serializers.CharField(help_text="messages × rate, a decimal string.")
+
+
+class CostTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    amount = serializers.CharField(help_text="A decimal string.")
+
+
+class CostSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    totals = CostTotalSerializer(many=True, help_text="One per currency of the rate card.")
+    lines = CostLineSerializer(many=True, help_text="By category and market.")
+
+
+class HeldByMetaSerializer(serializers.Serializer):
+    held_for_quality_assessment = serializers.IntegerField(
+        help_text="Sends Meta holds while it assesses a new or changed template (not failures)."
+    )
+    paused = serializers.IntegerField(help_text="Sends Meta accepted for a paused template.")
+
+
 class CampaignStatsSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Campaign.Status.values)
@@ -102,6 +132,11 @@ class CampaignStatsSerializer(serializers.Serializer):
     senders = SenderStatsSerializer(many=True)
     failures = FailureGroupSerializer(
         many=True, help_text="Failed contacts grouped by kind, error code and template."
+    )
+    held_by_meta = HeldByMetaSerializer(help_text="Template pacing: held, not failed.")
+    spend = CostSerializer(
+        help_text="Spend so far: the messages status webhooks called billable, at the rate "
+        "card's rate for their category and the recipient's market."
     )
 
 

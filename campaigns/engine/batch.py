@@ -34,11 +34,11 @@ FLUSH_RETRY_PAUSE_S = 0.05
 _FLUSH = f"""
 WITH sent AS (
     INSERT INTO campaigns_message (campaign_id, contact_id, phone_id, template_id, recipient,
-        wamid, request_body, status, error_title, sent_at)
+        wamid, request_body, status, error_title, sent_at, accepted_status)
     SELECT %(campaign)s, m.contact_id, %(phone)s, m.template_id, m.recipient, m.wamid, m.body,
-        'sent', '', %(now)s
-    FROM json_to_recordset(%(messages)s::json)
-        AS m(contact_id bigint, template_id bigint, recipient text, wamid text, body text)
+        'sent', '', %(now)s, m.accepted
+    FROM json_to_recordset(%(messages)s::json) AS m(
+        contact_id bigint, template_id bigint, recipient text, wamid text, body text, accepted text)
     ON CONFLICT (wamid) DO NOTHING
     RETURNING 1
 ), touched AS (
@@ -89,8 +89,10 @@ class Batch:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add_sent(self, contact, *, template_id: int, body: str, wamid: str) -> None:
-        self.messages.append((contact.id, template_id, contact.phone, wamid, body))
+    def add_sent(
+        self, contact, *, template_id: int, body: str, wamid: str, accepted: str = "accepted"
+    ) -> None:
+        self.messages.append((contact.id, template_id, contact.phone, wamid, body, accepted))
         # The last error stays: "sent after 131042 on another number" is worth knowing.
         self._row(
             contact,
@@ -167,7 +169,7 @@ class Batch:
             write.result()
 
     def _params(self) -> dict:
-        keys = ("contact_id", "template_id", "recipient", "wamid", "body")
+        keys = ("contact_id", "template_id", "recipient", "wamid", "body", "accepted")
         return {
             "campaign": self.campaign_id,
             "token": self.token,

@@ -132,3 +132,10 @@ def on_template_status_changed(sender, template_ids=(), **kwargs) -> None:
     from campaigns.services.senders import senders_templates_changed
 
     senders_templates_changed(template_ids=template_ids)
+
+
+def on_template_quality_changed(sender, template_ids=(), **kwargs) -> None:
+    """Meta rated a template's quality low: the campaigns using it say so on their timeline."""
+    from campaigns.services.timeline import events_for_template_quality
+
+    events_for_template_quality(template_ids=template_ids)

@@ -177,6 +177,16 @@ def portfolio_budget(*, phone_ids: list[int], limit: int | None, now=None) -> Bu
     return Budget(limit=limit, used=used, next_room_at=oldest + WINDOW if oldest else None)
 
 
+def portfolio_next_room(*, phone_ids: list[int], now=None) -> datetime | None:
+    """When the oldest recipient of the window leaves it and frees room; None when the window
+    is empty."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_ROOM, {"phones": phone_ids, "since": now - WINDOW})
+        (oldest,) = cursor.fetchone()
+    return oldest + WINDOW if oldest else None
+
+
 def hold_countdown_s(until: datetime | None) -> float:
     """How long a held sender waits before it looks again: until the room is due, at most
     ENGINE_HOLD_POLL_SECONDS (a number's quality or the limit may change meanwhile)."""

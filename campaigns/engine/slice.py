@@ -526,7 +526,11 @@ class Slice:
             return
         self.latency = self.latency * 0.8 + took * 0.2
         self.batch.add_sent(
-            contact, template_id=template_id, body=body.decode(), wamid=result.wamid
+            contact,
+            template_id=template_id,
+            body=body.decode(),
+            wamid=result.wamid,
+            accepted=result.message_status[:32],
         )
         self.sent += 1
 

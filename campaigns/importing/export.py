@@ -12,12 +12,16 @@ from django.http import StreamingHttpResponse
 
 from campaigns.models import Campaign, Contact
 
+MARKETING_CAP_CODE = 131049
+PER_USER_HELD = "held by Meta's per-user limit"
 REASON_TEXT = {
     "invalid_phone": "Not a valid phone number",
     "duplicate_in_file": "The same number appears earlier in the file",
     "opted_out": "The number opted out of marketing messages",
     "recently_messaged": "Messaged by a campaign within the dedup window",
     "missing_variable": "A value no chosen template can do without is empty",
+    "us_marketing": "Meta does not deliver marketing templates to US (+1) numbers",
+    "expired": "The campaign's deadline passed before it could be sent",
 }
 
 
@@ -96,9 +100,13 @@ def results_csv(*, campaign: Campaign) -> Iterator[str]:
 
     Every cell, headers included, goes through `spreadsheet_safe`, the same rule for all."""
     columns = list(campaign.columns or [])
-    ours = set(RESULT_COLUMNS.values())
+    ours = {*RESULT_COLUMNS.values(), "explanation"}
     # A list column named like one of ours ("phone", "name") keeps its cells under "list_...".
-    headers = [*RESULT_COLUMNS.values(), *(f"list_{c}" if c in ours else c for c in columns)]
+    headers = [
+        *RESULT_COLUMNS.values(),
+        "explanation",
+        *(f"list_{c}" if c in ours else c for c in columns),
+    ]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([spreadsheet_safe(h) for h in headers])
@@ -112,11 +120,25 @@ def results_csv(*, campaign: Campaign) -> Iterator[str]:
     for _, attempts in groupby(rows, key=lambda row: row[0]):
         *_, latest = attempts
         *result, variables = latest
-        cells = [*result, *((variables or {}).get(column) for column in columns)]
+        cells = [
+            *result,
+            _explanation(*result[3:5], result[6]),
+            *((variables or {}).get(c) for c in columns),
+        ]
         writer.writerow([_cell(value) for value in cells])
         if buffer.tell() > 64 * 1024:
             yield _drain(buffer)
     yield _drain(buffer)
+
+
+def _explanation(state: str, skip_reason: str, error_code: int | None) -> str:
+    """The contact's outcome in words where its state alone does not say it."""
+    if state == Contact.State.SKIPPED:
+        return REASON_TEXT.get(skip_reason, skip_reason)
+    if error_code == MARKETING_CAP_CODE and state != Contact.State.SENT:
+        held = state != Contact.State.FAILED
+        return PER_USER_HELD if held else f"{PER_USER_HELD}, past its retries: not sent"
+    return ""
 
 
 def _cell(value) -> str:

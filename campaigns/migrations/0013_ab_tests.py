@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0011_tracked_links'),
+        ('campaigns', '0012_guard_template_quality'),
         ('templates_app', '0003_portfolio_messaging_limit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='campaignevent',
             name='kind',
-            field=models.CharField(choices=[('launched', 'Launched'), ('scheduled', 'Scheduled'), ('paused', 'Paused'), ('resumed', 'Resumed'), ('cancelled', 'Cancelled'), ('completed', 'Completed'), ('retried', 'Retried'), ('template_paused', 'Template paused'), ('template_disabled', 'Template disabled'), ('template_approved', 'Template approved'), ('sender_stopped', 'Number stopped'), ('portfolio_hold', 'Portfolio limit hold'), ('ab_test_done', 'A/B test share finished'), ('ab_winner', 'A/B winner chosen')], max_length=20),
+            field=models.CharField(choices=[('launched', 'Launched'), ('scheduled', 'Scheduled'), ('paused', 'Paused'), ('resumed', 'Resumed'), ('cancelled', 'Cancelled'), ('completed', 'Completed'), ('retried', 'Retried'), ('template_paused', 'Template paused'), ('template_disabled', 'Template disabled'), ('template_approved', 'Template approved'), ('sender_stopped', 'Number stopped'), ('portfolio_hold', 'Portfolio limit hold'), ('template_quality', 'Template quality'), ('ab_test_done', 'A/B test share finished'), ('ab_winner', 'A/B winner chosen')], max_length=20),
         ),
         migrations.CreateModel(
             name='AbArm',

@@ -13,7 +13,10 @@ two rows, since the fix differs.
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Count
 
+from campaigns.importing.export import REASON_TEXT
+from campaigns.models import Contact
 from templates_app.models import MessageTemplate
 from titanflow.whatsapp.errors import AMBIGUOUS_INFO, TRANSPORT_INFO, Scope, classify
 
@@ -159,3 +162,15 @@ def _group(kind, code, template_id, n, example, *, template_name) -> FailureGrou
         meta_said = example
     meaning = info.meaning if code is not None else meaning
     return FailureGroup(kind, cause, meaning=meaning, action=action, meta_said=meta_said, **common)
+
+
+def campaign_skips(*, campaign_id: int) -> list[tuple[str, str, int]]:
+    """Contacts skipped rather than sent, by reason, with the reason in words (the import's
+    reasons, the guard's US rule and its deadline)."""
+    counts = (
+        Contact.objects.filter(campaign_id=campaign_id, state=Contact.State.SKIPPED)
+        .values_list("skip_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n", "skip_reason")
+    )
+    return [(reason, REASON_TEXT.get(reason, reason), n) for reason, n in counts]

@@ -15,7 +15,9 @@ from django.utils import timezone
 from campaigns.ab.services import AbTestError, ab_test_check_launchable, ab_test_start
 from campaigns.counters import campaign_recount, contacts_move
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from campaigns.services.cost import campaign_spend
 from campaigns.services.failure_report import campaign_failures
+from campaigns.services.guard_review import contacts_skip_us_marketing
 from campaigns.services.senders import senders_rebind
 from campaigns.services.timeline import event_record
 from campaigns.signals import campaign_scheduled, campaign_wants_sending, engine_state_changed
@@ -63,6 +65,7 @@ def campaign_launch(
         if not moved:
             raise CampaignStateError("This campaign was already launched.")
         senders_rebind(campaign_ids=[campaign.pk])
+        contacts_skip_us_marketing(campaign=campaign)
         if scheduled:
             when = timezone.localtime(scheduled_at)
             event_record(
@@ -452,7 +455,25 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "contacts": {state: states.get(state, 0) for state in Contact.State.values},
         "senders": _sender_stats(campaign),
         "failures": [group.as_dict() for group in campaign_failures(campaign_id=campaign.pk)],
+        "held_by_meta": messages_held(campaign=campaign),
+        "spend": campaign_spend(campaign=campaign).as_dict(),
     }
+
+
+# Template pacing: Meta accepted these sends but holds them while it assesses a new or changed
+# template (or while the template is paused); they are sent, not failed, and may still deliver.
+HELD_STATUSES = ("held_for_quality_assessment", "paused")
+
+
+def messages_held(*, campaign: Campaign) -> dict[str, int]:
+    """Messages Meta answered with a held or paused status, by that status."""
+    counts = dict(
+        Message.objects.filter(campaign=campaign, accepted_status__in=HELD_STATUSES)
+        .values_list("accepted_status")
+        .annotate(n=Count("id"))
+        .order_by("accepted_status")
+    )
+    return {status: counts.get(status, 0) for status in HELD_STATUSES}
 
 
 # A contact sent again with another template has several messages; its latest is its result, so

@@ -18,6 +18,7 @@ from campaigns.importing.variables import (
     missing_counts,
 )
 from campaigns.models import Campaign, CampaignSender, Contact, Message, SenderTemplate
+from campaigns.services.guard_review import campaign_guard_review
 from templates_app.models import MessageTemplate, PhoneNumber
 from titanflow.whatsapp import payloads
 
@@ -415,15 +416,17 @@ def campaign_review(*, campaign: Campaign) -> dict:
     gaps = missing_counts(campaign=campaign)
     senders = senders_with_templates(campaign=campaign)
     templates = [t for t in chosen_templates(campaign=campaign, senders=senders) if t.is_sendable]
+    estimate = campaign_estimate(campaign=campaign, pending=pending)
     return {
         "pending": pending,
         "total": campaign.total_count,
         "skipped": campaign.skipped_count,
         "skipped_by_reason": (campaign.import_report or {}).get("skipped", {}),
         "missing_by_template": [(t, gaps.get(t.pk, 0)) for t in templates],
-        "estimate": campaign_estimate(campaign=campaign, pending=pending),
+        "estimate": estimate,
         "samples": campaign_preview(campaign=campaign, senders=senders),
         "unavailable": templates_unavailable(senders=senders),
+        "guard": campaign_guard_review(campaign=campaign, estimate_seconds=estimate["seconds"]),
     }
 
 

@@ -34,6 +34,9 @@ class StatusUpdate:
     error_code: int | None = None
     error_title: str = ""
     error_details: str = ""
+    # The status's `pricing` block: whether Meta bills the message, and under which category.
+    billable: bool | None = None
+    pricing_category: str = ""
 
     @property
     def contact_id(self) -> int | None:
@@ -57,6 +60,7 @@ class _Merged:
     best: StatusUpdate
     delivered_at: datetime | None = None
     read_at: datetime | None = None
+    priced: StatusUpdate | None = None
     updates: list[StatusUpdate] = field(default_factory=list)
 
     @property
@@ -70,6 +74,8 @@ class _Merged:
             self.delivered_at = _earliest(self.delivered_at, update.timestamp)
         elif update.status == "read":
             self.read_at = _earliest(self.read_at, update.timestamp)
+        if update.billable is not None and (self.priced is None or update.billable):
+            self.priced = update
         if PRECEDENCE[update.status] > PRECEDENCE[self.best.status]:
             self.best = update
 
@@ -123,13 +129,16 @@ def status_precedence_sql(column: str) -> str:
 # One statement per batch: lock the matched messages in id order (no deadlock between two
 # processors), move those that go forward, add the counter deltas computed from the old and new
 # status of exactly the rows moved, and report every match with what became of it.
+# Pricing rides on the forward moves only. Meta bills a template when it is delivered and puts
+# the block on the delivered and read statuses too; the "sent" status, which moves nothing the
+# engine has not written already, is not worth a row version of its own for it.
 # failed_count is left to the failure classification: it counts contacts that end failed, and a
 # template-scope failure sends the contact again with the next template instead.
 _APPLY_SQL = f"""
 WITH d AS (
     SELECT * FROM json_to_recordset(%(rows)s::json) AS d(
         key text, status text, ts timestamptz, delivered_ts timestamptz, read_ts timestamptz,
-        code int, title text)
+        code int, title text, billable boolean, category text)
 ),
 locked AS MATERIALIZED (
     SELECT m.id, m.status AS old_status, d.*
@@ -146,7 +155,9 @@ moved AS (
             THEN COALESCE(m.read_at, l.read_ts, l.ts) ELSE m.read_at END,
         failed_at = CASE WHEN l.status = 'failed' THEN l.ts ELSE m.failed_at END,
         error_code = CASE WHEN l.status = 'failed' THEN l.code ELSE m.error_code END,
-        error_title = CASE WHEN l.status = 'failed' THEN l.title ELSE m.error_title END
+        error_title = CASE WHEN l.status = 'failed' THEN l.title ELSE m.error_title END,
+        billable = COALESCE(l.billable, m.billable),
+        pricing_category = COALESCE(NULLIF(l.category, ''), m.pricing_category)
     FROM locked l
     WHERE m.id = l.id AND m.status <> 'failed'
         AND {status_precedence_sql("l.status")} > {status_precedence_sql("m.status")}
@@ -168,6 +179,8 @@ def _row(wamid: str, merged: _Merged) -> dict:
         "read_ts": merged.read_at,
         "code": best.error_code,
         "title": best.error_title[:1000],
+        "billable": merged.priced.billable if merged.priced else None,
+        "category": merged.priced.pricing_category if merged.priced else "",
     }
 
 

@@ -65,6 +65,31 @@ def events_for_templates(*, template_ids, campaign_ids=None) -> int:
     return events_record(entries=[_template_entry(pk, templates[t]) for pk, t in pairs])
 
 
+def events_for_template_quality(*, template_ids) -> int:
+    """Notes Meta's low quality rating of these templates on every live campaign using them:
+    the warning that comes before a pause (3 h, then 6 h, then disabled)."""
+    templates = {t.pk: t for t in MessageTemplate.objects.filter(pk__in=list(template_ids))}
+    pairs = (
+        Campaign.objects.live()
+        .filter(senders__template_slots__template_id__in=list(templates))
+        .values_list("id", "senders__template_slots__template_id")
+        .distinct()
+        .order_by("id", "senders__template_slots__template_id")
+    )
+    entries = [
+        Entry(
+            campaign_id,
+            Kind.TEMPLATE_QUALITY,
+            f"Meta rates the template {templates[t].name} ({templates[t].language}) "
+            f"{templates[t].quality_score}: people block or report it; Meta may pause it "
+            "if it drops further.",
+            template_id=t,
+        )
+        for campaign_id, t in pairs
+    ]
+    return events_record(entries=entries)
+
+
 def _template_entry(campaign_id: int, template: MessageTemplate) -> Entry:
     status = template.get_status_display().lower()
     reason = f": {template.status_reason}" if template.status_reason else ""

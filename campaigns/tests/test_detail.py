@@ -93,9 +93,32 @@ def test_page_query_count_is_fixed(marketer_client, django_assert_num_queries):
         MessageFactory(contact__campaign=campaign, phone=SenderFactory(campaign=campaign).phone)
     marketer_client.get("/")
 
-    with django_assert_num_queries(8):
+    # Once launched, three more: the rate card and the billable messages (the spend so far) and
+    # the messages Meta holds for template pacing.
+    with django_assert_num_queries(11):
         response = marketer_client.get(_url(campaign))
     assert response.status_code == 200
+
+
+def test_the_page_shows_the_spend_so_far_and_held_messages_apart_from_failures(marketer_client):
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING, launched_at=timezone.now())
+    phone = SenderFactory(campaign=campaign).phone
+    for recipient in ("+971501234567", "+971501234568"):
+        MessageFactory(
+            contact__campaign=campaign,
+            contact__phone=recipient,
+            phone=phone,
+            billable=True,
+            pricing_category="MARKETING",
+        )
+    MessageFactory(
+        contact__campaign=campaign, phone=phone, accepted_status="held_for_quality_assessment"
+    )
+    page = marketer_client.get(_url(campaign)).content.decode()
+    assert "Spend so far: <strong>0.08 USD</strong>" in page  # 2 × 0.0384, the AE rate
+    assert "2 marketing to AE × 0.0384" in page
+    assert "1 held by Meta while it assesses the template" in page
+    assert 'data-stat="failed"><div class="value">0<' in page
 
 
 def test_senders_show_current_template_and_why_one_stopped(marketer_client):

@@ -110,3 +110,26 @@ def test_a_template_event_in_progress_does_not_hold_up_the_engine_writing_messag
         # The engine's writer thread, on its own connection, as in a worker.
         writer_thread().submit(_write, batch._params()).result(timeout=10)
     assert Message.objects.filter(campaign=campaign).count() == 3
+
+
+def test_what_meta_answered_each_send_with_is_kept_on_its_message():
+    sender = SenderFactory(campaign__status=Campaign.Status.RUNNING)
+    template = TemplateFactory(account=sender.phone.account)
+    campaign = sender.campaign
+    ContactFactory.create_batch(2, campaign=campaign)
+    batch = Batch(campaign_id=campaign.pk, sender_id=sender.pk, phone_id=sender.phone_id, token=5)
+    held, accepted = contacts_claim(campaign_id=campaign.pk, sender_id=sender.pk, token=5, limit=2)
+    batch.add_sent(
+        held,
+        template_id=template.pk,
+        body="{}",
+        wamid="w.h",
+        accepted="held_for_quality_assessment",
+    )
+    batch.add_sent(accepted, template_id=template.pk, body="{}", wamid="w.a")
+    batch.flush()
+    batch.settle()
+    statuses = dict(Message.objects.values_list("wamid", "accepted_status"))
+    assert statuses == {"w.h": "held_for_quality_assessment", "w.a": "accepted"}
+    campaign.refresh_from_db()
+    assert (campaign.sent_count, campaign.failed_count) == (2, 0)

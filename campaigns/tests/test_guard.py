@@ -9,7 +9,7 @@ from django.utils import timezone
 from campaigns.engine.slice import sender_run_slice
 from campaigns.engine.staging import campaign_stage, world_dict
 from campaigns.models import Campaign, Contact, Message
-from campaigns.services.lifecycle import campaign_launch
+from campaigns.services.lifecycle import campaign_launch, messages_held
 from campaigns.tests.engine_setup import campaign_drive, engine_test_setup
 from templates_app.models import PhoneNumber, WhatsAppAccount
 from titanflow.simulator.testing import start_simulator
@@ -175,3 +175,14 @@ def test_yellow_halves_a_numbers_measured_rate(settings, marketer):
 
     assert sent[green.pk] >= 30
     assert 0.35 <= sent[yellow.pk] / sent[green.pk] <= 0.65
+
+
+def test_sends_meta_holds_for_quality_assessment_count_as_sent_not_failed(sim, marketer):
+    rule = {"message_status": "held_for_quality_assessment", "template": "promo_a"}
+    sim.set_scenario({"rules": [rule]})
+    campaign = _drive(campaign_launch(campaign=_staged(marketer, contacts=6)))
+
+    assert (campaign.status, campaign.sent_count, campaign.failed_count) == ("completed", 6, 0)
+    held = Message.objects.filter(campaign=campaign).values_list("accepted_status", flat=True)
+    assert list(held) == ["held_for_quality_assessment"] * 6
+    assert messages_held(campaign=campaign) == {"held_for_quality_assessment": 6, "paused": 0}

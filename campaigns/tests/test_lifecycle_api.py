@@ -100,3 +100,53 @@ def _fail_all(campaign):
     """As if every send had failed on a transient error (counters kept by a recount)."""
     campaign.contacts.update(state="failed", last_error_code=131000, last_error="Meta hiccup")
     campaign_recount(campaign_id=campaign.pk)
+
+
+def test_launch_takes_a_deadline_and_quiet_hours_and_answers_what_the_guard_will_do(api):
+    campaign = _ready()
+    ContactFactory(campaign=campaign, phone="+12025550143")  # the template is a marketing one
+    answer = api.post(
+        _url("launch", campaign),
+        {
+            "deadline": "2099-01-02T10:00:00Z",
+            "quiet_start": "21:00",
+            "quiet_end": "08:00",
+            "quiet_zone": "Asia/Dubai",
+        },
+        format="json",
+    )
+
+    assert answer.status_code == 200, answer.json()
+    guard = answer.json()["guard"]
+    assert guard["recipients"] == 2
+    assert guard["us_skipped"] == 1
+    assert guard["budget"]["text"] == "2 recipients can go now: no messaging limit applies."
+    assert guard["cost"]["totals"] == [{"currency": "USD", "amount": "0.07680"}]  # 2 × AE 0.0384
+    assert guard["quiet_hours"]["zone"] == "Asia/Dubai"
+    assert guard["deadline"]["at"] == "2099-01-02T10:00:00Z"
+    campaign.refresh_from_db()
+    assert (f"{campaign.quiet_start:%H:%M}", campaign.quiet_zone) == ("21:00", "Asia/Dubai")
+    assert campaign.skipped_count == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"deadline": "2001-01-01T10:00:00Z"}, "deadline"),
+        ({"quiet_start": "21:00"}, "quiet_end"),
+        ({"quiet_start": "9pm", "quiet_end": "08:00"}, "quiet_start"),
+        (
+            {"quiet_start": "21:00", "quiet_end": "08:00", "quiet_zone": "Nowhere/City"},
+            "quiet_zone",
+        ),
+        ({"scheduled_at": "2099-01-02T10:00:00Z", "deadline": "2099-01-01T10:00:00Z"}, "deadline"),
+    ],
+)
+def test_launch_refuses_guard_settings_it_cannot_keep_by_field(api, fields, field):
+    campaign = _ready()
+    answer = api.post(_url("launch", campaign), fields, format="json")
+
+    assert answer.status_code == 400
+    assert field in answer.json()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.READY

@@ -13,7 +13,8 @@ from campaigns.clicks.stats import click_funnel
 from campaigns.importing.export import results_csv_response
 from campaigns.models import Campaign, Message
 from campaigns.services import lifecycle
-from campaigns.services.failure_report import campaign_failures
+from campaigns.services.cost import campaign_spend
+from campaigns.services.failure_report import campaign_failures, campaign_skips
 
 # The page offers what the lifecycle would accept; the lifecycle still has the last word.
 CONTROLS = {
@@ -63,10 +64,13 @@ def _live_context(campaign: Campaign) -> dict:
         "can": {name: campaign.status in states for name, states in CONTROLS.items()},
         "senders": senders,
         "failures": campaign_failures(campaign_id=campaign.pk),
+        "skips": campaign_skips(campaign_id=campaign.pk) if campaign.skipped_count else [],
         "timeline": campaign.events.order_by("-at", "-id")[:TIMELINE_SIZE],
         "clicks": click_funnel(campaign=campaign) if campaign.track_clicks else None,
         "ab": ab_report(campaign=campaign),
         "pickable": Campaign.LIVE,
+        "held": lifecycle.messages_held(campaign=campaign) if campaign.launched_at else {},
+        "spend": campaign_spend(campaign=campaign) if campaign.launched_at else None,
     }
 
 

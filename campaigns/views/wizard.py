@@ -24,9 +24,10 @@ from campaigns.importing.export import REASON_TEXT, skipped_rows_csv
 from campaigns.importing.phones import region_choices
 from campaigns.models import Campaign
 from campaigns.services import setup
+from campaigns.services.guard_review import campaign_set_guard
 from campaigns.services.lifecycle import CampaignStateError, campaign_launch
 from campaigns.views import wizard_steps as steps
-from campaigns.views.wizard_forms import CampaignForm, SendersForm
+from campaigns.views.wizard_forms import CampaignForm, GuardForm, SendersForm
 from titanflow.access import requires
 from titanflow.audit import audit_record
 
@@ -206,21 +207,27 @@ def _mapping_step(request, campaign: Campaign):
 
 
 def _review_step(request, campaign: Campaign):
-    error = ""
+    error, guard_form = "", GuardForm(request.POST or None)
     if request.method == "POST":
+        checking = request.POST.get("action") == "check"
         try:
-            when = _schedule_from_post(request.POST)
+            when = None if checking else _schedule_from_post(request.POST)
+            _guard_from_post(campaign, guard_form, starts_at=when)
+            if checking:
+                return redirect(_step_url(campaign, "review"))
             _track_clicks_from_post(campaign, request.POST)
             campaign_launch(campaign=campaign, user=request.user, scheduled_at=when)
             _audit_launch(request, campaign, when)
         except (CampaignStateError, ValueError) as exc:
             error = str(exc)
+            guard_form.guard_errors = getattr(exc, "errors", {})
         else:
             messages.success(request, "Scheduled." if when else "Launched: sending has started.")
             return redirect("campaign-detail", pk=campaign.pk)
     review = setup.campaign_review(campaign=campaign)
     context = {
         "review": review,
+        "guard_form": guard_form,
         "error": error,
         "default_tz": settings.TIME_ZONE,
         "skips": _skip_rows((campaign.import_report or {}).get("skipped", {})),
@@ -237,6 +244,14 @@ def _review_step(request, campaign: Campaign):
         ),
     }
     return _render(request, campaign, "review", context, status=_refused(request) if error else 200)
+
+
+def _guard_from_post(campaign: Campaign, form: GuardForm, *, starts_at) -> None:
+    """Saves the deadline and quiet hours typed on the review step (SetupError if refused)."""
+    if not form.is_valid():
+        errors = {name: " ".join(messages) for name, messages in form.errors.items()}
+        raise setup.SetupError(form.error_text(), errors=errors)
+    campaign_set_guard(campaign=campaign, starts_at=starts_at, **form.settings())
 
 
 def _track_clicks_from_post(campaign: Campaign, data) -> None:

@@ -1,8 +1,12 @@
 """The wizard's forms: every field a marketer types is parsed here, so a bad value is a
 sentence on the page, never a 500."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django import forms
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import make_aware
 
 from campaigns.importing import UploadRefused
 from campaigns.importing import limits as refusal
@@ -113,6 +117,58 @@ class SendersForm(forms.Form):
                 }
             )
         return sorted(senders, key=lambda s: s["phone_id"])
+
+    def error_text(self) -> str:
+        return " ".join(str(error) for errors in self.errors.values() for error in errors)
+
+
+def _time_field(what: str) -> forms.TimeField:
+    return forms.TimeField(
+        required=False,
+        input_formats=["%H:%M", "%H:%M:%S"],
+        error_messages={"invalid": f"The {what} of the quiet hours must be a time like 21:00."},
+    )
+
+
+class GuardForm(forms.Form):
+    """The review step's deadline and quiet hours. The deadline is read in the page's zone
+    (`tz`, the browser's), as the schedule is; the guard's own checks then apply."""
+
+    deadline = forms.CharField(required=False, max_length=32)
+    quiet_start = _time_field("start")
+    quiet_end = _time_field("end")
+    quiet_zone = forms.CharField(
+        required=False,
+        max_length=64,
+        error_messages={"max_length": "A time zone name is at most 64 characters."},
+    )
+    tz = forms.CharField(required=False, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guard_errors: dict[str, str] = {}  # per field, from the form or the guard's checks
+
+    def clean_deadline(self):
+        text = (self.cleaned_data["deadline"] or "").strip()
+        if not text:
+            return None
+        moment = parse_datetime(text)
+        if moment is None:
+            raise forms.ValidationError(
+                "The deadline must be a date and time, e.g. 2026-12-24 18:00."
+            )
+        try:
+            zone = ZoneInfo(self.data.get("tz") or settings.TIME_ZONE)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise forms.ValidationError("Unknown time zone.") from exc
+        return make_aware(moment.replace(tzinfo=None), zone)
+
+    def clean_quiet_zone(self) -> str:
+        return (self.cleaned_data["quiet_zone"] or "").strip()
+
+    def settings(self) -> dict:
+        keys = ("deadline", "quiet_start", "quiet_end", "quiet_zone")
+        return {key: self.cleaned_data[key] for key in keys}
 
     def error_text(self) -> str:
         return " ".join(str(error) for errors in self.errors.values() for error in errors)

@@ -13,7 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
-from templates_app.signals import phone_health_changed, template_status_changed
+from templates_app.signals import (
+    phone_health_changed,
+    template_quality_changed,
+    template_status_changed,
+)
 from titanflow.whatsapp.values import mapping, mappings, text
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ DELETION_EVENTS = {Status.DELETED, Status.PENDING_DELETION}
 # The older quality events name no rating; FLAGGED is Meta's "quality dropped to low".
 PHONE_QUALITY_EVENTS = {"FLAGGED": "RED", "UNFLAGGED": "GREEN"}
 HIGH_THROUGHPUT = "HIGH"
+LOW_QUALITY = ("YELLOW", "RED")
 RESTRICTING_ACCOUNT_EVENTS = {"ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DISABLED_UPDATE"}
 BAN_LIFTED = "REINSTATE"
 
@@ -144,10 +149,15 @@ def _template_category(template: MessageTemplate, event: AssetEvent) -> bool:
 
 
 def _template_quality(template: MessageTemplate, event: AssetEvent) -> bool:
-    score = text(event.value.get("new_quality_score"), 16)
+    score = text(event.value.get("new_quality_score"), 16).upper()
     if score:
         template.quality_score = score
         template.save(update_fields=["quality_score", "updated_at"])
+    if score in LOW_QUALITY:  # a warning before Meta pauses it: the campaigns using it say so
+        ids = [template.pk]
+        transaction.on_commit(
+            lambda: template_quality_changed.send(sender=MessageTemplate, template_ids=ids)
+        )
     return False
 
 

@@ -85,7 +85,7 @@ def test_marketer_builds_and_launches_a_campaign(
     assert samples.first.locator(".preview").inner_text() == "Ana: spring sale, 20% off!"
     assert page.locator("[data-stat=pending] .value").inner_text() == "2"
     screenshot(page, "wizard-review")
-    page.click("#launch-form button[type=submit]")
+    page.click("#launch-form button[value=launch]")
 
     page.wait_for_url(f"**/campaigns/{campaign.pk}/")
     campaign.refresh_from_db()

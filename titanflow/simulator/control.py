@@ -169,9 +169,23 @@ async def phone_event(request: web.Request) -> web.Response:
     if event == "THROUGHPUT_UPGRADE":
         phone.throughput_level, phone.max_mps = "HIGH", 1000
     phone.messaging_limit = data.get("messaging_limit", phone.messaging_limit)
-    phone.quality_rating = data.get("quality_rating", phone.quality_rating)
+    quality = payloads.QUALITY_EVENTS.get(event, phone.quality_rating)
+    phone.quality_rating = data.get("quality_rating", quality)
     status = await simulator.webhooks.post_now(payloads.phone_quality_delivery(phone, event))
     return json_response({"event": event, "webhook_status": status})
+
+
+@routes.post("/_sim/capability_event")
+async def capability_event(request: web.Request) -> web.Response:
+    """The portfolio's messaging limit moves to another tier: business_capability_update."""
+    simulator = request.app[SIMULATOR]
+    data = await _json_object(request)
+    account = simulator.world.accounts.get(_text(data, "waba_id"))
+    if account is None:
+        raise ControlError(f"no account {data['waba_id']!r} in the world", status=404)
+    account.messaging_limit = _text(data, "messaging_limit").upper()
+    status = await simulator.webhooks.post_now(payloads.capability_delivery(account))
+    return json_response({"messaging_limit": account.messaging_limit, "webhook_status": status})
 
 
 @routes.post("/_sim/account_event")

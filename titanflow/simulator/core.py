@@ -10,7 +10,7 @@ import itertools
 import random
 import secrets
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,6 +22,10 @@ from titanflow.simulator.scenario import Rule, Scenario, parse_scenario
 from titanflow.simulator.validation import Outgoing, check_template, parse_message
 from titanflow.simulator.webhooks import WebhookPoster
 from titanflow.simulator.world import Account, Phone, Template, World, digits
+
+# Meta documents no code of its own for a portfolio over its messaging limit; the send is
+# accepted and fails by webhook with 131064 ("messaging limit reached"), the catalogue's code.
+OVER_PORTFOLIO_LIMIT = Rule(index=-1, error_code=131064, delivery="webhook")
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Simulator:
         self.counters = Counters()
         self.load_scenario(scenario)
         self._windows: dict[str, deque[float]] = {}
+        self._portfolio: dict[str, OrderedDict[str, float]] = {}
         # A per-run prefix keeps wamids unique across restarts (Message.wamid is unique).
         self._run = secrets.token_hex(4)
         self._sequence = itertools.count(1)
@@ -74,6 +79,7 @@ class Simulator:
         self.counters = Counters()
         self.webhooks.reset_counters()
         self._windows.clear()
+        self._portfolio.clear()
         self.load_scenario(None)
 
     def authorize(self, node_id: str, token: str | None, *, method: str) -> Account:
@@ -112,9 +118,31 @@ class Simulator:
         )
         if rule is not None and rule.rejects:
             raise GraphError(rule.error_code, http_status=rule.http_status or 0)
+        if rule is None and self._over_portfolio_limit(phone, outgoing):
+            rule = OVER_PORTFOLIO_LIMIT
         wamid = self._accept(phone, outgoing, raw)
         self.webhooks.schedule(self._status_notes(phone, outgoing, template, wamid, rule))
-        return SendOutcome(_success_body(outgoing, wamid), hold=bool(rule and rule.timeout))
+        accepted = (rule.message_status if rule else None) or "accepted"
+        return SendOutcome(
+            _success_body(outgoing, wamid, accepted), hold=bool(rule and rule.timeout)
+        )
+
+    def _over_portfolio_limit(self, phone: Phone, outgoing: Outgoing) -> bool:
+        """With `portfolio_limits`, a template to a recipient the portfolio has not reached in
+        its rolling window, once it reached its limit of unique recipients."""
+        if not self.options.portfolio_limits or outgoing.kind != "template":
+            return False
+        limit = self.world.portfolio_limit(phone.waba_id)
+        now = self.options.clock()
+        reached = self._portfolio.setdefault(phone.waba_id, OrderedDict())
+        while reached and next(iter(reached.values())) <= now - self.options.portfolio_window_s:
+            reached.popitem(last=False)  # ordered by last send: the oldest leave first
+        if outgoing.wa_id in reached:
+            reached.move_to_end(outgoing.wa_id)
+        elif limit is not None and len(reached) >= limit:
+            return True
+        reached[outgoing.wa_id] = now
+        return False
 
     def _take_throughput(self, phone: Phone) -> None:
         now = self.options.clock()
@@ -164,6 +192,8 @@ class Simulator:
         )
         if rule is not None and rule.error_code is not None:
             return [note(status="failed", error=GraphError(rule.error_code).webhook_error())]
+        if rule is not None and rule.message_status is not None:
+            return [note(status="sent")]  # held: nothing is delivered until Meta releases it
         links = message_links(outgoing.components, template.components if template else None)
         return [
             note(status=status, links=links if status == "read" else ())
@@ -183,9 +213,9 @@ class Simulator:
         return "wamid." + base64.b64encode(serial.encode()).decode()
 
 
-def _success_body(outgoing: Outgoing, wamid: str) -> dict:
+def _success_body(outgoing: Outgoing, wamid: str, message_status: str = "accepted") -> dict:
     return {
         "messaging_product": "whatsapp",
         "contacts": [{"input": outgoing.to, "wa_id": outgoing.wa_id}],
-        "messages": [{"id": wamid, "message_status": "accepted"}],
+        "messages": [{"id": wamid, "message_status": message_status}],
     }

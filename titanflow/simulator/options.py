@@ -27,6 +27,8 @@ class SimulatorOptions:
     click_rate: float = 0.0
     # Per template name, overriding click_rate: A/B demos and tests get a clear winner.
     template_click_rates: dict[str, float] = field(default_factory=dict)
+    portfolio_limits: bool = False
+    portfolio_window_s: float = 86400.0
     seed: int | None = None
     clock: Callable[[], float] = time.monotonic
 
@@ -50,6 +52,7 @@ class SimulatorOptions:
         )
         low, high = self.stage_delay_ms
         _require(0 <= low <= high, "stage_delay_ms must be (low, high) with 0 <= low <= high")
+        _require(self.portfolio_window_s > 0, "portfolio_window_s must be > 0")
         _require(self.webhook_concurrency >= 1, "webhook_concurrency must be >= 1")
         _require(self.webhook_retries >= 0, "webhook_retries must be >= 0")
 

@@ -140,6 +140,15 @@ def template_status_delivery(template: Template, event: str, reason: str | None)
     return envelope(entry(template.waba_id, ("message_template_status_update", value), timed=True))
 
 
+# The older quality events name the quality they leave the number at.
+QUALITY_EVENTS = {"FLAGGED": "RED", "UNFLAGGED": "GREEN"}
+
+
+def capability_delivery(account) -> dict:
+    value = {"max_daily_conversations_per_business": account.messaging_limit}
+    return envelope(entry(account.waba_id, ("business_capability_update", value), timed=True))
+
+
 def phone_quality_delivery(phone: Phone, event: str) -> dict:
     value = {
         "display_phone_number": phone.display_digits,

@@ -6,6 +6,8 @@ A scenario is JSON, given with `manage.py meta_simulator --scenario FILE`, poste
 
     {"rules": [
       {"error_code": 131042, "phone_number_id": "200000000000002", "after": 100},
+      {"error_code": 131049, "share": 0.1, "delivery": "webhook"},
+      {"message_status": "held_for_quality_assessment", "template": "new_offer"},
       {"error_code": 132015, "template": "spring_sale", "count": 1},
       {"error_code": 131049, "recipient": "971500000042", "delivery": "webhook"},
       {"error_code": 131000, "at_second": 30, "until": "2030-01-01T00:00:00Z"},
@@ -29,6 +31,12 @@ Rule fields (all optional except `error_code`, which a pure `timeout` rule may o
   status webhook with `errors[]`, as Meta does for errors found after acceptance.
 - `timeout` (boolean): accept and record the send, then answer nothing until the client's read
   timeout has surely passed (`timeout_hold_s`) and drop the connection: the ambiguous case.
+- `share` (number 0..1): only this share of recipients, the same ones on every send and run
+  (a hash of the number), e.g. `{"error_code": 131049, "share": 0.1, "delivery": "webhook"}`
+  for Meta's per-user marketing cap on one person in ten.
+- `message_status` ("held_for_quality_assessment" or "paused"): accept the send with this
+  `message_status` in the answer instead of "accepted" (template pacing), without an error;
+  its statuses stop at `sent` (Meta releases or drops it later).
 
 Rules are tried in order; the first rule that fires decides the send, later rules do not see it.
 A rule "matches" a send when its filters and time window fit; `after` and `count` count matching
@@ -48,6 +56,14 @@ Simulator options (`start_simulator(**opts)`, command flags in brackets):
 - `statuses_per_delivery` [--statuses-per-delivery N]: up to N statuses per POST (waiting at
   most `batch_linger_ms`, default 50, to fill a batch); grouped per WABA entry and phone change.
 - `duplicate_rate` [--duplicate-rate X]: the share of deliveries posted twice (0..1).
+- `portfolio_limits` [--portfolio-limits] (false): each portfolio's messaging limit holds: a
+  template to a recipient the portfolio has not reached within `portfolio_window_s`
+  [--portfolio-window-s, default 86400] is accepted and fails by webhook with 131064 once the
+  portfolio reached that many unique recipients. The limit is the account's `messaging_limit`
+  tier, else the highest of its numbers'; POST /_sim/capability_event changes it.
+- [--marketing-cap-share X] adds the rule `{"error_code": 131049, "share": X, "delivery":
+  "webhook"}`; [--held-template NAME] (repeatable) adds `{"message_status":
+  "held_for_quality_assessment", "template": NAME}`.
 - `click_rate` [--click-rate X]: the share of read messages whose first TitanFlow short link
   (`/r/<token>`, in the body or a URL button) the recipient opens, after the read is posted (0..1).
 - `template_click_rates` [--template-click-rates NAME=X,NAME=Y]: click rates per template name,
@@ -71,11 +87,14 @@ POST|GET /_sim/world (merge, or `"replace": true`), POST /_sim/phone {"phone_num
 "max_mps", ...}, and Meta's events, each posted as a signed webhook and applied to the world:
 POST /_sim/template_event {"template_id" | "waba_id"+"template_name" (+"language"), "event",
 "reason"?}, /_sim/phone_event {"phone_number_id", "event", "messaging_limit"?,
-"quality_rating"?}, /_sim/account_event {"waba_id", "event", ...details},
+"quality_rating"?; FLAGGED leaves the number RED, UNFLAGGED GREEN}, /_sim/capability_event
+{"waba_id", "messaging_limit"} (business_capability_update), /_sim/account_event {"waba_id",
+"event", ...details},
 /_sim/inbound {"phone_number_id", "from", "text", "name"?, "context_id"?, "type"?: text|button},
 /_sim/user_preferences {"phone_number_id", "wa_id", "value": stop|resume}.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,8 +116,12 @@ _FIELDS = {
     "until": str,
     "delivery": str,
     "timeout": bool,
+    "share": (int, float),
+    "message_status": str,
 }
 DELIVERIES = ("sync", "webhook")
+# Template pacing: what Meta's send answer may say instead of "accepted".
+MESSAGE_STATUSES = ("held_for_quality_assessment", "paused")
 
 
 class ScenarioError(ValueError):
@@ -120,6 +143,8 @@ class Rule:
     until_ts: float | None = None
     delivery: str = "sync"
     timeout: bool = False
+    share: float | None = None
+    message_status: str | None = None
     seen: int = 0
     fired: int = 0
 
@@ -128,6 +153,7 @@ class Rule:
             (self.phone_number_id is None or self.phone_number_id == phone_number_id)
             and (self.template is None or self.template == template)
             and (self.recipient is None or self.recipient == recipient)
+            and (self.share is None or recipient_draw(recipient) < self.share)
         )
 
     def active(self, *, elapsed: float, now: float) -> bool:
@@ -141,6 +167,13 @@ class Rule:
     def rejects(self) -> bool:
         """True when the HTTP answer is the error (nothing accepted)."""
         return self.error_code is not None and self.delivery == "sync"
+
+
+def recipient_draw(recipient: str) -> float:
+    """A number in [0, 1) fixed for each recipient, so a `share` rule picks the same people on
+    every send and every run (Meta's per-user cap follows the person, not the attempt)."""
+    digest = hashlib.blake2b(recipient.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 class Scenario:
@@ -224,6 +257,8 @@ def _parse_rule(index: int, raw: Any) -> Rule:
         until_ts=_timestamp(where, "until", raw.get("until")),
         delivery=raw.get("delivery", "sync"),
         timeout=raw.get("timeout", False),
+        share=raw.get("share"),
+        message_status=raw.get("message_status"),
     )
     _check_values(where, rule)
     return rule
@@ -242,8 +277,16 @@ def _check_type(where: str, name: str, value: Any) -> None:
 def _check_values(where: str, rule: Rule) -> None:
     if rule.delivery not in DELIVERIES:
         raise ScenarioError(f"{where}: field 'delivery' must be sync or webhook")
-    if rule.error_code is None and not rule.timeout:
-        raise ScenarioError(f"{where}: field 'error_code' is required (or 'timeout': true)")
+    if rule.error_code is None and not rule.timeout and rule.message_status is None:
+        raise ScenarioError(
+            f"{where}: field 'error_code' is required (or 'timeout': true, or 'message_status')"
+        )
+    if rule.message_status is not None and rule.message_status not in MESSAGE_STATUSES:
+        raise ScenarioError(f"{where}: field 'message_status' must be one of {MESSAGE_STATUSES}")
+    if rule.message_status is not None and rule.error_code is not None:
+        raise ScenarioError(f"{where}: 'message_status' accepts the send: drop 'error_code'")
+    if rule.share is not None and not 0 <= rule.share <= 1:
+        raise ScenarioError(f"{where}: field 'share' must be within 0..1")
     if rule.timeout and rule.rejects:
         raise ScenarioError(f"{where}: field 'timeout' needs an accepted send: delivery webhook")
     if rule.http_status is not None and not 400 <= rule.http_status <= 599:

@@ -150,6 +150,10 @@ class SimulatorHandle:
         body = {"phone_number_id": phone_number_id, "event": event, **fields}
         return self._call("POST", "/_sim/phone_event", json=body)
 
+    def capability_event(self, *, waba_id: str, messaging_limit: str) -> dict:
+        body = {"waba_id": waba_id, "messaging_limit": messaging_limit}
+        return self._call("POST", "/_sim/capability_event", json=body)
+
     def account_event(self, *, waba_id: str, event: str, **details) -> dict:
         body = {"waba_id": waba_id, "event": event, **details}
         return self._call("POST", "/_sim/account_event", json=body)

@@ -3,7 +3,7 @@
 A world is plain data. It loads from JSON (`World.from_dict`) in one flat shape, the same one
 `POST /_sim/world` accepts and `GET /_sim/world` answers:
 
-    {"accounts":  [{"waba_id", "name", "access_token"}],
+    {"accounts":  [{"waba_id", "name", "access_token", "messaging_limit"}],
      "phones":    [{"phone_number_id", "waba_id", "display_phone_number", "verified_name",
                     "quality_rating", "status", "throughput_level", "messaging_limit", "max_mps"}],
      "templates": [{"id", "waba_id", "name", "language", "category", "status", "components",
@@ -31,6 +31,15 @@ def digits(value: str) -> str:
     return value if value.isascii() and value.isdigit() else _NON_DIGITS.sub("", value)
 
 
+def tier_limit(tier: str) -> int | None:
+    """Meta's tier name as a number of recipients: "TIER_2K" → 2000; unlimited (or a name the
+    simulator does not know) → None."""
+    value = tier.upper().removeprefix("TIER_")
+    multiplier = 1000 if value.endswith("K") else 1
+    value = value.removesuffix("K")
+    return int(value) * multiplier if value.isdigit() else None
+
+
 class WorldError(ValueError):
     """A world description that cannot be loaded; the message names the entry and field."""
 
@@ -40,6 +49,9 @@ class Account:
     waba_id: str
     name: str = ""
     access_token: str = ""
+    # The business portfolio's messaging limit, shared by its numbers ("TIER_250"...); empty:
+    # the highest tier among its numbers, as the per-number fields said before the portfolio's.
+    messaging_limit: str = ""
 
 
 @dataclass
@@ -195,6 +207,14 @@ class World:
 
     def phones_of(self, waba_id: str) -> list[Phone]:
         return [p for p in self.phones.values() if p.waba_id == waba_id]
+
+    def portfolio_limit(self, waba_id: str) -> int | None:
+        """Unique recipients the portfolio may reach per rolling 24 h; None: unlimited."""
+        account = self.accounts.get(waba_id)
+        if account is not None and account.messaging_limit:
+            return tier_limit(account.messaging_limit)
+        tiers = [tier_limit(p.messaging_limit) for p in self.phones_of(waba_id)]
+        return None if not tiers or None in tiers else max(tiers)
 
     def owner(self, node_id: str) -> Account | None:
         """The account a phone number id or WABA id belongs to."""

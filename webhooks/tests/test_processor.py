@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut
+from campaigns.models import Campaign, CampaignSender, Contact, Message, OptOut, SenderTemplate
 from inbox.models import Conversation, InboxMessage
 from templates_app.models import MessageTemplate, PhoneNumber, WhatsAppAccount
 from templates_app.signals import template_status_changed
@@ -131,6 +131,45 @@ def test_failed_after_delivered_is_not_applied(deliver, campaign, phone):
     assert message.status == "delivered" and message.error_code is None
 
 
+def test_the_status_that_delivers_a_message_marks_it_billable_under_its_category(
+    deliver, campaign, phone
+):
+    billed, free = _messages(campaign, phone, 2)
+    free_status = d.status(free.wamid, "delivered")
+    free_status["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "utility"}
+    deliver(d.statuses(d.status(billed.wamid, "sent"), free_status))
+    billed.refresh_from_db()
+    assert billed.billable is None  # Meta bills on delivery; "sent" moves nothing we wrote
+    deliver(d.statuses(d.status(billed.wamid, "delivered")))
+    billed.refresh_from_db()
+    free.refresh_from_db()
+    assert (billed.billable, billed.pricing_category) == (True, "MARKETING")
+    assert (free.billable, free.pricing_category) == (False, "UTILITY")
+
+
+def test_a_status_without_pricing_leaves_the_message_unpriced(deliver, campaign, phone):
+    (message,) = _messages(campaign, phone, 1)
+    status = d.status(message.wamid, "delivered")
+    del status["pricing"]
+    deliver(d.statuses(status))
+    message.refresh_from_db()
+    assert (message.status, message.billable, message.pricing_category) == ("delivered", None, "")
+
+
+def test_a_status_that_waits_for_its_message_keeps_its_pricing(deliver, campaign, phone):
+    contact = ContactFactory(campaign=campaign, state=Contact.State.SENT)
+    deliver(d.statuses(d.status("wamid.PRICED", "delivered")))
+    MessageFactory(contact=contact, campaign=campaign, phone=phone, wamid="wamid.PRICED")
+    PendingStatus.objects.update(next_attempt_at=timezone.now())
+    deliveries_process()
+    message = Message.objects.get(wamid="wamid.PRICED")
+    assert (message.status, message.billable, message.pricing_category) == (
+        "delivered",
+        True,
+        "MARKETING",
+    )
+
+
 def test_status_for_a_message_not_written_yet_waits_and_then_applies(deliver, campaign, phone):
     contact = ContactFactory(campaign=campaign, state=Contact.State.SENT)
     result = deliver(d.statuses(d.status("wamid.LATE", "delivered", callback=f"c:{contact.pk}")))
@@ -229,6 +268,28 @@ def test_template_paused_then_approved(deliver, phone, django_capture_on_commit_
     template.refresh_from_db()
     assert template.is_sendable
     assert seen == [[template.pk], [template.pk]]
+
+
+def test_a_template_rated_red_is_noted_on_the_live_campaigns_using_it(
+    deliver, campaign, phone, django_capture_on_commit_callbacks
+):
+    template = TemplateFactory(account=phone.account, meta_template_id="556", name="spring_sale")
+    SenderTemplate.objects.create(sender=campaign.senders.get(), template=template, position=0)
+    value = {
+        "message_template_id": 556,
+        "message_template_name": "spring_sale",
+        "message_template_language": "en_US",
+        "previous_quality_score": "GREEN",
+        "new_quality_score": "RED",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(d.envelope(("message_template_quality_update", value)))
+
+    template.refresh_from_db()
+    assert (template.quality_score, template.is_sendable) == ("RED", True)  # sends until paused
+    event = campaign.events.get(kind="template_quality")
+    assert event.text.startswith("Meta rates the template spring_sale (en_US) RED")
+    assert event.template_id == template.pk
 
 
 def test_an_older_template_event_does_not_undo_a_newer_one(deliver, phone):

@@ -13,12 +13,24 @@ from django.core.management.base import BaseCommand, CommandError
 from titanflow.simulator.app import Server
 from titanflow.simulator.core import Simulator
 from titanflow.simulator.options import SimulatorOptions
-from titanflow.simulator.scenario import ScenarioError, load_scenario
+from titanflow.simulator.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from titanflow.simulator.world import World, default_world
 
 
 class Command(BaseCommand):
-    help = "Serve a local stand-in for Meta's WhatsApp Cloud API (the demo, tests, benchmark)."
+    help = (
+        "Serve a local stand-in for Meta's WhatsApp Cloud API (the demo, tests, benchmark). "
+        "Meta's 2025-2026 rules, each on demand: --portfolio-limits answers templates to new "
+        "recipients over the portfolio's tier (unique recipients per rolling window) with a "
+        "failed 131064 webhook; --marketing-cap-share fails that share of recipients with "
+        "131049; --held-template answers a template's sends held_for_quality_assessment; every "
+        "status webhook carries a PMP pricing block. Quality and tier change on demand over "
+        "HTTP: POST /_sim/phone_event {phone_number_id, event: FLAGGED|UNFLAGGED} "
+        "(phone_number_quality_update; FLAGGED makes the number RED), POST "
+        "/_sim/capability_event {waba_id, messaging_limit: TIER_250|TIER_2K|...} "
+        "(business_capability_update). Scenario rules and every option: "
+        "titanflow/simulator/scenario.py."
+    )
     requires_system_checks = []  # a test double: it needs neither the database nor the apps
 
     def add_arguments(self, parser):
@@ -63,6 +75,33 @@ class Command(BaseCommand):
             help="NAME=X,NAME=Y: click rates per template name, over --click-rate (A/B demos)",
         )
         parser.add_argument("--stage-delay-ms", default="50,200", help="LOW,HIGH per stage")
+        parser.add_argument(
+            "--portfolio-limits",
+            action="store_true",
+            help="enforce each portfolio's messaging limit (unique template recipients per "
+            "window); sends over it fail by webhook with 131064",
+        )
+        parser.add_argument(
+            "--portfolio-window-s",
+            type=float,
+            default=86400.0,
+            help="the rolling window of --portfolio-limits, in seconds (Meta: 24 h)",
+        )
+        parser.add_argument(
+            "--marketing-cap-share",
+            type=float,
+            default=0.0,
+            help="share of recipients (the same ones every send) whose template sends "
+            "fail by webhook with 131049, Meta's per-user marketing cap (0 to 1)",
+        )
+        parser.add_argument(
+            "--held-template",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="answer this template's sends held_for_quality_assessment (template pacing); "
+            "repeatable",
+        )
         parser.add_argument("--seed", type=int, help="random seed, for a repeatable run")
         parser.add_argument(
             "--no-record-bodies",
@@ -71,7 +110,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        world, scenario = _world(opts["world"]), _scenario(opts["scenario"])
+        world, scenario = _world(opts["world"]), _scenario(opts["scenario"], _flag_rules(opts))
         simulator = Simulator(world=world, scenario=scenario, options=_options(opts))
         asyncio.run(self._serve(Server(simulator, host=opts["host"], port=opts["port"])))
 
@@ -104,13 +143,26 @@ def _world(path: str | None) -> World:
         raise CommandError(f"world {path}: {exc}") from None
 
 
-def _scenario(path: str | None):
-    if not path:
-        return None
+def _flag_rules(opts: dict) -> list[dict]:
+    rules = [
+        {"message_status": "held_for_quality_assessment", "template": name}
+        for name in opts["held_template"]
+    ]
+    if opts["marketing_cap_share"]:
+        share = opts["marketing_cap_share"]
+        rules.append({"error_code": 131049, "share": share, "delivery": "webhook"})
+    return rules
+
+
+def _scenario(path: str | None, extra: list[dict]):
     try:
-        return load_scenario(path)
+        rules = load_scenario(path).rules if path else []
+        added = parse_scenario({"rules": extra}).rules
     except ScenarioError as exc:
-        raise CommandError(f"scenario {path}: {exc}") from None
+        raise CommandError(f"scenario {path or '(options)'}: {exc}") from None
+    for index, rule in enumerate(added, start=len(rules)):
+        rule.index = index
+    return Scenario(rules + added) if rules or added else None
 
 
 def _rates(text: str) -> dict[str, float]:
@@ -139,6 +191,8 @@ def _options(opts: dict) -> SimulatorOptions:
             template_click_rates=_rates(opts["template_click_rates"]),
             shuffle=opts["shuffle"],
             stage_delay_ms=_pair(opts["stage_delay_ms"]),
+            portfolio_limits=opts["portfolio_limits"],
+            portfolio_window_s=opts["portfolio_window_s"],
             seed=opts["seed"],
             record_bodies=not opts["no_record_bodies"],
         )

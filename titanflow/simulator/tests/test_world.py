@@ -88,4 +88,6 @@ def test_replacing_the_world_drops_what_was_there(simulator):
 def test_a_world_given_at_start_is_used():
     world = {"accounts": [{"waba_id": "5", "access_token": "t5"}], "phones": []}
     with start_simulator(world=world) as meta:
-        assert meta.world()["accounts"] == [{"waba_id": "5", "name": "", "access_token": "t5"}]
+        assert meta.world()["accounts"] == [
+            {"waba_id": "5", "name": "", "access_token": "t5", "messaging_limit": ""}
+        ]
