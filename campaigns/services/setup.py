@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import SET_NULL, Prefetch
 
 from campaigns.ab.models import AbTest
+from campaigns.engine import guard
 from campaigns.engine.pacing import PACE_SHARE
 from campaigns.importing import import_enqueue
 from campaigns.importing.variables import (
@@ -394,10 +395,7 @@ def campaign_estimate(*, campaign: Campaign, pending: int | None = None) -> dict
     if pending is None:
         pending = Contact.objects.filter(campaign=campaign, state=Contact.State.PENDING).count()
     senders = campaign.senders.filter(state=CampaignSender.State.ACTIVE).select_related("phone")
-    rate = sum(
-        max(min(sender.mps or sender.phone.max_mps, sender.phone.max_mps), 1)
-        for sender in senders.order_by("id")
-    )
+    rate = sum(_guarded_rate(sender) for sender in senders.order_by("id"))
     if campaign.max_mps:
         rate = min(rate, campaign.max_mps)
     rate *= PACE_SHARE
@@ -408,6 +406,29 @@ def campaign_estimate(*, campaign: Campaign, pending: int | None = None) -> dict
         "rate": int(shown) if shown.is_integer() else shown,
         "seconds": seconds,
     }
+
+
+def _guarded_rate(sender: CampaignSender) -> float:
+    """The sender's rate as the guard lets it send now: none while its number is RED or
+    flagged, slowed while it is YELLOW."""
+    phone = sender.phone
+    if guard.quality_stop_reason(quality=phone.quality_rating or "", status=phone.status or ""):
+        return 0
+    rate = max(min(sender.mps or phone.max_mps, phone.max_mps), 1)
+    return guard.quality_rate(rate=rate, quality=phone.quality_rating or "")
+
+
+def quality_notices(senders) -> list[tuple]:
+    """(sender, what the guard does with its number) for each chosen number it slows or stops."""
+    notices = []
+    for sender in senders:
+        phone = sender.phone
+        notice = guard.quality_notice(
+            quality=phone.quality_rating or "", status=phone.status or "", rate=phone.max_mps
+        )
+        if notice:
+            notices.append((sender, notice))
+    return notices
 
 
 def campaign_review(*, campaign: Campaign) -> dict:
@@ -426,6 +447,7 @@ def campaign_review(*, campaign: Campaign) -> dict:
         "estimate": estimate,
         "samples": campaign_preview(campaign=campaign, senders=senders),
         "unavailable": templates_unavailable(senders=senders),
+        "quality": quality_notices(senders),
         "guard": campaign_guard_review(campaign=campaign, estimate_seconds=estimate["seconds"]),
     }
 

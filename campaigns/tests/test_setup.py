@@ -146,6 +146,18 @@ def test_estimate_is_the_pacers_share_of_the_active_senders_rates_under_the_camp
     assert estimate["seconds"] == math.ceil(300 / (10 * PACE_SHARE))
 
 
+def test_estimate_leaves_out_a_red_number_and_counts_a_yellow_one_slowed(draft, settings):
+    settings.ENGINE_YELLOW_RATE_FACTOR = 0.5
+    SenderFactory(campaign=draft, mps=None, phone__max_mps=80, phone__quality_rating="GREEN")
+    SenderFactory(campaign=draft, mps=None, phone__max_mps=80, phone__quality_rating="YELLOW")
+    SenderFactory(campaign=draft, mps=None, phone__max_mps=80, phone__quality_rating="RED")
+    SenderFactory(campaign=draft, mps=None, phone__max_mps=80, phone__status="FLAGGED")
+    ContactFactory(campaign=draft)
+
+    # What the guard lets them send: 80 + 40, nothing from the RED or the flagged number.
+    assert setup.campaign_estimate(campaign=draft)["rate"] == pytest.approx(120 * PACE_SHARE)
+
+
 def test_preview_uses_the_first_pending_contacts_and_reports_missing_values(draft):
     template = TemplateFactory(components=[{"type": "BODY", "text": "Hi {{1}}, {{2}}"}])
     SenderTemplateFactory(sender__campaign=draft, template=template, position=0)

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from campaigns.importing.load import import_run
 from campaigns.models import Campaign, CampaignSender, Contact, SenderTemplate
-from templates_app.models import MessageTemplate
+from templates_app.models import MessageTemplate, PhoneNumber
 from tests.factories import (
     CampaignFactory,
     OptOutFactory,
@@ -364,6 +364,17 @@ def test_review_shows_counts_estimate_and_samples_as_sent(marketer_client, revie
     assert '<mark class="var">Ana</mark>' in body
     assert "Cannot be sent with this template: no value for body.2" in body  # Bo, no discount
     assert "no chosen template can be filled" in body
+
+
+def test_review_warns_about_a_chosen_red_number(marketer_client, reviewed):
+    campaign, _ = reviewed
+    sender = campaign.senders.get()
+    PhoneNumber.objects.filter(pk=sender.phone_id).update(quality_rating="RED")
+    body = marketer_client.get(url(campaign, "review")).content.decode()
+
+    assert f'quality-notice" data-phone="{sender.phone_id}">' in body
+    assert "Quality RED: TitanFlow does not send from this number" in body
+    assert "No chosen number can send now" in body
 
 
 def test_launch_now_from_the_review_starts_the_campaign(marketer_client, reviewed):
