@@ -18,7 +18,9 @@ class AbTestForm(forms.Form):
         label="Pick automatically after (hours)",
         help_text="After the test share was sent; empty: you pick the winner.",
     )
-    min_sample = forms.IntegerField(min_value=1, initial=100, label="Minimum sent per arm")
+    min_sample = forms.IntegerField(
+        min_value=1, max_value=2**31 - 1, initial=100, label="Minimum sent per arm"
+    )
 
     def __init__(self, *args, templates=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -24,13 +24,18 @@ from campaigns.services.lifecycle import CampaignStateError
 
 class AbArmSerializer(serializers.Serializer):
     label = serializers.CharField(read_only=True, help_text="A, B, … in the order given")
-    template = serializers.IntegerField(source="template_id", help_text="A template id")
+    template = serializers.IntegerField(
+        source="template_id", min_value=1, max_value=2**63 - 1, help_text="A template id"
+    )
     values = serializers.DictField(
         child=serializers.CharField(),
         required=False,
         default=dict,
         help_text='Fixed values by slot key, over the mapping: {"body.2": "20%"}',
     )
+
+
+MAX_SAMPLE = 2**31 - 1  # the column's range
 
 
 class AbTestSerializer(serializers.Serializer):
@@ -45,7 +50,7 @@ class AbTestSerializer(serializers.Serializer):
         default=None,
         help_text="Pick the winner this long after the test share was sent; null: by hand.",
     )
-    min_sample = serializers.IntegerField(min_value=1, default=100)
+    min_sample = serializers.IntegerField(min_value=1, max_value=MAX_SAMPLE, default=100)
     arms = AbArmSerializer(many=True, min_length=AbTest.MIN_ARMS, max_length=AbTest.MAX_ARMS)
     winner = serializers.SerializerMethodField()
     test_done_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -68,6 +73,9 @@ def ab_test_save(*, campaign: Campaign, data: dict | None) -> None:
         if data is None:
             ab_test_remove(campaign=campaign)
             return
+        if "arms" not in data:
+            # A PATCH makes every nested field optional; the arms are what a test is.
+            raise serializers.ValidationError({"ab_test": {"arms": ["This field is required."]}})
         arms = [ArmSpec(arm["template_id"], arm.get("values") or {}) for arm in data["arms"]]
         # A PATCH leaves out the defaults: the test is always given whole, so apply them here.
         ab_test_configure(
