@@ -95,3 +95,21 @@ def test_hostile_values_in_the_pages_ab_form_are_messages_not_500s(marketer_clie
         codes.append(winner.status_code)
 
     assert max(codes) < 500
+
+
+def test_hostile_guard_values_on_the_review_step_never_reach_a_500(marketer_client, draft):
+    campaign, _, _ = draft
+    codes = []
+    for value in HOSTILE:
+        if isinstance(value, (list, dict)) or value is None:
+            continue
+        for key in ("deadline", "quiet_start", "quiet_end", "quiet_zone"):
+            for action in ({"action": "check"}, {"when": "now"}):
+                response = marketer_client.post(
+                    f"/campaigns/{campaign.pk}/setup/review/", {key: value, **action}
+                )
+                codes.append(response.status_code)
+
+    assert max(codes) < 500
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
