@@ -157,16 +157,6 @@ _TEMPLATES = [
         ],
     },
     {
-        # A link in a body variable: tracked through /r/<token> when the campaign tracks clicks.
-        "name": "sale_link",
-        "language": "en_US",
-        "category": "MARKETING",
-        "components": [
-            _body("{{1}}, the spring sale is on: {{2}}", "Ana", _SHOP + "/sale?c=SPRING25"),
-            {"type": "BUTTONS", "buttons": [_QUICK_REPLY_STOP]},
-        ],
-    },
-    {
         "name": "loyalty_statement",
         "language": "en_US",
         "category": "UTILITY",
@@ -194,5 +184,16 @@ _TEMPLATES = [
         "status": "REJECTED",
         "quality_score": "UNKNOWN",
         "components": [_body("{{1}}, claim your free mystery box today!!!", "Ana")],
+    },
+    {
+        # A link in a body variable: tracked through /r/<token> when the campaign tracks clicks.
+        # Last, so the ids of the templates before it stay what earlier demos synced.
+        "name": "sale_link",
+        "language": "en_US",
+        "category": "MARKETING",
+        "components": [
+            _body("{{1}}, the spring sale is on: {{2}}", "Ana", _SHOP + "/sale?c=SPRING25"),
+            {"type": "BUTTONS", "buttons": [_QUICK_REPLY_STOP]},
+        ],
     },
 ]
