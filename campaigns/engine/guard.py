@@ -62,31 +62,32 @@ def quality_rate(*, rate: float, quality: str) -> float:
     return rate
 
 
-def quality_notice(*, quality: str, status: str, rate: int) -> str:
-    """What the guard will do with a number, for the pages where a marketer picks or watches
-    it (senders step, review, dashboard); "" for a number it leaves alone."""
-    if status.upper() == "FLAGGED" or quality.upper() == "RED":
+def quality_notice(phone) -> str:
+    """What the guard does with a PhoneNumber now, for the pages where a marketer picks or
+    watches it (senders step, review, dashboard); "" for a number it leaves alone."""
+    quality, status = phone.quality_rating or "", phone.status or ""
+    if quality_stop_reason(quality=quality, status=status):
         label = "Flagged by Meta" if status.upper() == "FLAGGED" else "Quality RED"
         return (
             f"{label}: TitanFlow does not send from this number until its "
             "quality is back to YELLOW or GREEN; its contacts go to the other numbers."
         )
-    if quality.upper() == "YELLOW":
-        slowed = quality_rate(rate=rate, quality=quality)
+    slowed = quality_rate(rate=phone.max_mps, quality=quality)
+    if slowed != phone.max_mps:
         return (
             f"Quality YELLOW: TitanFlow sends at most {slowed:g}/s from this number "
-            f"(of {rate}/s) until it is GREEN again, to keep Meta from restricting it."
+            f"(of {phone.max_mps}/s) until it is GREEN again, to keep Meta from restricting it."
         )
     return ""
 
 
-def quality_effect(*, quality: str, status: str, rate: int) -> str:
+def quality_effect(phone) -> str:
     """The same in a few words, for a table cell: "not sending", "slowed to 40/s" or ""."""
-    if status.upper() == "FLAGGED" or quality.upper() == "RED":
+    quality = phone.quality_rating or ""
+    if quality_stop_reason(quality=quality, status=phone.status or ""):
         return "not sending"
-    if quality.upper() == "YELLOW":
-        return f"slowed to {quality_rate(rate=rate, quality=quality):g}/s"
-    return ""
+    slowed = quality_rate(rate=phone.max_mps, quality=quality)
+    return f"slowed to {slowed:g}/s" if slowed != phone.max_mps else ""
 
 
 # -- holds shown on the campaign page -------------------------------------------------------------

@@ -420,15 +420,8 @@ def _guarded_rate(sender: CampaignSender) -> float:
 
 def quality_notices(senders) -> list[tuple]:
     """(sender, what the guard does with its number) for each chosen number it slows or stops."""
-    notices = []
-    for sender in senders:
-        phone = sender.phone
-        notice = guard.quality_notice(
-            quality=phone.quality_rating or "", status=phone.status or "", rate=phone.max_mps
-        )
-        if notice:
-            notices.append((sender, notice))
-    return notices
+    notices = [(sender, guard.quality_notice(sender.phone)) for sender in senders]
+    return [(sender, notice) for sender, notice in notices if notice]
 
 
 def campaign_review(*, campaign: Campaign) -> dict:

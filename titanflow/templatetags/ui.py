@@ -31,17 +31,13 @@ def quality_badge(rating: str) -> str:
 @register.filter
 def quality_notice(phone) -> str:
     """`{{ phone|quality_notice }}`: how the deliverability guard treats the number now."""
-    return guard.quality_notice(
-        quality=phone.quality_rating or "", status=phone.status or "", rate=phone.max_mps
-    )
+    return guard.quality_notice(phone)
 
 
 @register.filter
 def quality_effect(phone) -> str:
     """`{{ phone|quality_effect }}`: the same in a few words, for a table cell."""
-    return guard.quality_effect(
-        quality=phone.quality_rating or "", status=phone.status or "", rate=phone.max_mps
-    )
+    return guard.quality_effect(phone)
 
 
 @register.filter
