@@ -1,10 +1,13 @@
 """What every in-process engine test starts from: short slices and flushes, no Redis state left
 by an earlier test, and slices that are queued by the code under test but never run by Celery."""
 
+from contextlib import contextmanager
+
 from campaigns.engine import dispatch
 from campaigns.engine import redis as engine_redis
 from campaigns.engine.slice import sender_run_slice
 from campaigns.models import Campaign
+from titanflow.simulator.testing import start_simulator
 
 
 def engine_test_setup(settings, monkeypatch, *, on_queue=lambda *args: None) -> None:
@@ -31,3 +34,23 @@ def campaign_drive(campaign: Campaign, *, rounds: int) -> Campaign:
             sender_run_slice(campaign_id=campaign.pk, sender_id=sender_id)
     campaign.refresh_from_db()
     return campaign
+
+
+@contextmanager
+def simulators(settings):
+    """`start(world, scenario=None)` starts a simulator the engine talks to; all stop on exit."""
+    started = []
+
+    def start(world: dict, *, scenario=None):
+        handle = start_simulator(world=world)
+        if scenario:
+            handle.set_scenario({"rules": scenario})
+        settings.WHATSAPP_GRAPH_URL = handle.url
+        started.append(handle)
+        return handle
+
+    try:
+        yield start
+    finally:
+        for handle in started:
+            handle.stop()

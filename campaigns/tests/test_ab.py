@@ -22,9 +22,8 @@ from campaigns.ab.stats import ArmFigures, arm_figures, two_proportion_p
 from campaigns.engine.staging import campaign_stage, world_dict
 from campaigns.models import Campaign, CampaignEvent, Contact, Message
 from campaigns.services.lifecycle import campaign_launch
-from campaigns.tests.engine_setup import campaign_drive, engine_test_setup
+from campaigns.tests.engine_setup import campaign_drive, engine_test_setup, simulators
 from templates_app.models import MessageTemplate
-from titanflow.simulator.testing import start_simulator
 
 pytestmark = pytest.mark.django_db
 
@@ -38,19 +37,9 @@ def engine_settings(settings, monkeypatch):
 
 @pytest.fixture
 def meta(settings):
-    started = []
-
-    def start(*, scenario=None):
-        handle = start_simulator(world=world_dict(numbers=1, mps=200, templates=TEMPLATES))
-        if scenario:
-            handle.set_scenario({"rules": scenario})
-        settings.WHATSAPP_GRAPH_URL = handle.url
-        started.append(handle)
-        return handle
-
-    yield start
-    for handle in started:
-        handle.stop()
+    world = world_dict(numbers=1, mps=200, templates=TEMPLATES)
+    with simulators(settings) as start:
+        yield lambda *, scenario=None: start(world, scenario=scenario)
 
 
 def _campaign(owner, *, contacts=40, share=50, **options) -> Campaign:

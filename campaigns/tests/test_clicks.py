@@ -8,13 +8,10 @@ import pytest
 
 from campaigns.clicks.links import redirect_prefix
 from campaigns.clicks.models import TrackedLink
-from campaigns.engine import dispatch
-from campaigns.engine import redis as engine_redis
-from campaigns.engine.slice import sender_run_slice
 from campaigns.engine.staging import campaign_stage, world_dict
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services.lifecycle import campaign_launch
-from titanflow.simulator.testing import start_simulator
+from campaigns.tests.engine_setup import campaign_drive, engine_test_setup, simulators
 
 pytestmark = pytest.mark.django_db
 
@@ -47,31 +44,13 @@ MAPPING = {
 
 @pytest.fixture(autouse=True)
 def engine_settings(settings, monkeypatch):
-    settings.ENGINE_SLICE_SECONDS = 0.5
-    settings.ENGINE_SLICE_MAX_SECONDS = 0.5
-    settings.ENGINE_FLUSH_SECONDS = 0.2
-    settings.ENGINE_READ_TIMEOUT_SECONDS = 1.0
-    redis = engine_redis.client()
-    for key in redis.scan_iter("tf:*"):
-        redis.delete(key)
-    monkeypatch.setattr(dispatch, "_send", lambda *args: None)
+    engine_test_setup(settings, monkeypatch)
 
 
 @pytest.fixture
 def meta(settings):
-    started = []
-
-    def start(*, scenario=None):
-        handle = start_simulator(world=_world())
-        if scenario:
-            handle.set_scenario({"rules": scenario})
-        settings.WHATSAPP_GRAPH_URL = handle.url
-        started.append(handle)
-        return handle
-
-    yield start
-    for handle in started:
-        handle.stop()
+    with simulators(settings) as start:
+        yield lambda *, scenario=None: start(_world(), scenario=scenario)
 
 
 def _launched(owner, *, contacts=4, track=True):
@@ -80,17 +59,6 @@ def _launched(owner, *, contacts=4, track=True):
     Campaign.objects.filter(pk=campaign.pk).update(variable_mapping=mapping, track_clicks=track)
     campaign.refresh_from_db()
     return campaign_launch(campaign=campaign)
-
-
-def _drive(campaign, rounds=30):
-    for _ in range(rounds):
-        campaign.refresh_from_db()
-        if campaign.status != Campaign.Status.RUNNING:
-            break
-        for sender_id in campaign.senders.filter(state="active").values_list("id", flat=True):
-            sender_run_slice(campaign_id=campaign.pk, sender_id=sender_id)
-    campaign.refresh_from_db()
-    return campaign
 
 
 def _links_in(body: dict) -> tuple[str, str]:
@@ -103,7 +71,7 @@ def test_every_recipient_gets_their_own_short_links_leading_to_their_own_url(
     meta, marketer, client
 ):
     sim = meta()
-    campaign = _drive(_launched(marketer, contacts=4))
+    campaign = campaign_drive(_launched(marketer, contacts=4), rounds=30)
 
     assert campaign.status == Campaign.Status.COMPLETED
     messages = list(Message.objects.filter(campaign=campaign).select_related("contact"))
@@ -126,7 +94,7 @@ def test_a_click_answers_302_without_referrer_or_cache_in_one_statement(
     meta, marketer, client, django_assert_num_queries
 ):
     meta()
-    _drive(_launched(marketer, contacts=1))
+    campaign_drive(_launched(marketer, contacts=1), rounds=30)
     link = TrackedLink.objects.get(url=SALE)
 
     with django_assert_num_queries(1):
@@ -140,7 +108,7 @@ def test_a_click_answers_302_without_referrer_or_cache_in_one_statement(
 
 def test_the_first_click_is_kept_and_later_clicks_only_add_to_the_count(meta, marketer, client):
     meta()
-    _drive(_launched(marketer, contacts=1))
+    campaign_drive(_launched(marketer, contacts=1), rounds=30)
     link = TrackedLink.objects.get(url=SALE)
     assert (link.clicks, link.first_clicked_at) == (0, None)
 
@@ -169,7 +137,7 @@ def test_the_first_click_is_kept_and_later_clicks_only_add_to_the_count(meta, ma
 )
 def test_a_forged_token_is_404_and_records_nothing(meta, marketer, client, forged):
     meta()
-    _drive(_launched(marketer, contacts=2))
+    campaign_drive(_launched(marketer, contacts=2), rounds=30)
     real = TrackedLink.objects.order_by("id").first().token
 
     response = client.get(f"/r/{forged(real)}")
@@ -180,7 +148,7 @@ def test_a_forged_token_is_404_and_records_nothing(meta, marketer, client, forge
 
 def test_a_retry_resends_the_same_links_and_mints_no_new_ones(meta, marketer, client):
     sim = meta(scenario=[{"recipient": "971500000002", "error_code": 131000}])
-    campaign = _drive(_launched(marketer, contacts=3), rounds=3)
+    campaign = campaign_drive(_launched(marketer, contacts=3), rounds=3)
     contact = Contact.objects.get(campaign=campaign, phone="+971500000002")
     assert contact.attempts == 1
     first = contact.payload
@@ -191,7 +159,7 @@ def test_a_retry_resends_the_same_links_and_mints_no_new_ones(meta, marketer, cl
 
     sim.set_scenario({"rules": []})
     Contact.objects.filter(pk=contact.pk).update(not_before=None)
-    campaign = _drive(campaign)
+    campaign = campaign_drive(campaign, rounds=30)
 
     assert campaign.status == Campaign.Status.COMPLETED
     [received] = sim.messages("971500000002")
@@ -204,7 +172,7 @@ def test_a_retry_resends_the_same_links_and_mints_no_new_ones(meta, marketer, cl
 
 def test_without_tracking_body_links_go_out_as_given(meta, marketer):
     sim = meta()
-    campaign = _drive(_launched(marketer, contacts=1, track=False))
+    campaign = campaign_drive(_launched(marketer, contacts=1, track=False), rounds=30)
 
     [received] = sim.messages()
     text, suffix = _links_in(received)
@@ -227,7 +195,7 @@ def _read_and_clicked(client, campaign, *, clicked_phone: str):
 
 def test_the_campaign_page_counts_each_clicker_once_per_template_and_number(meta, marketer, client):
     meta()
-    campaign = _drive(_launched(marketer, contacts=3))
+    campaign = campaign_drive(_launched(marketer, contacts=3), rounds=30)
     _read_and_clicked(client, campaign, clicked_phone="+971500000002")
     client.force_login(marketer)
 
@@ -243,7 +211,7 @@ def test_the_api_gives_the_funnel_with_clicks(meta, marketer, client):
     from rest_framework.test import APIClient
 
     meta()
-    campaign = _drive(_launched(marketer, contacts=3))
+    campaign = campaign_drive(_launched(marketer, contacts=3), rounds=30)
     _read_and_clicked(client, campaign, clicked_phone="+971500000001")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=marketer).key}")
@@ -266,7 +234,7 @@ def test_a_follow_up_reaches_the_clickers_or_the_readers_who_did_not_click(
     from campaigns.services.lifecycle import campaign_retarget
 
     meta()
-    campaign = _drive(_launched(marketer, contacts=4))
+    campaign = campaign_drive(_launched(marketer, contacts=4), rounds=30)
     _read_and_clicked(client, campaign, clicked_phone="+971500000003")
     Message.objects.filter(campaign=campaign, recipient="+971500000004").update(status="delivered")
 
@@ -278,7 +246,7 @@ def test_a_follow_up_reaches_the_clickers_or_the_readers_who_did_not_click(
 
 def test_the_dashboard_counts_todays_clickers(meta, marketer, client):
     meta()
-    campaign = _drive(_launched(marketer, contacts=3))
+    campaign = campaign_drive(_launched(marketer, contacts=3), rounds=30)
     _read_and_clicked(client, campaign, clicked_phone="+971500000001")
     client.force_login(marketer)
 

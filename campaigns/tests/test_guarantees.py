@@ -26,10 +26,9 @@ from campaigns.services.lifecycle import (
 )
 from campaigns.services.optouts import optout_record
 from campaigns.services.senders import senders_templates_changed
-from campaigns.tests.engine_setup import campaign_drive, engine_test_setup
+from campaigns.tests.engine_setup import campaign_drive, engine_test_setup, simulators
 from templates_app.models import MessageTemplate
 from tests.factories import MessageFactory
-from titanflow.simulator.testing import start_simulator
 
 pytestmark = pytest.mark.django_db
 
@@ -43,19 +42,10 @@ def engine_settings(settings, monkeypatch):
 
 @pytest.fixture
 def meta(settings):
-    started = []
-
-    def start(*, numbers=2, mps=200, scenario=None):
-        handle = start_simulator(world=world_dict(numbers=numbers, mps=mps))
-        if scenario:
-            handle.set_scenario({"rules": scenario})
-        settings.WHATSAPP_GRAPH_URL = handle.url
-        started.append(handle)
-        return handle
-
-    yield start
-    for handle in started:
-        handle.stop()
+    with simulators(settings) as start:
+        yield lambda *, numbers=2, mps=200, scenario=None: start(
+            world_dict(numbers=numbers, mps=mps), scenario=scenario
+        )
 
 
 def _campaign(owner, *, numbers=2, contacts=10):

@@ -1,12 +1,15 @@
 """End-to-end harness: the in-process Meta simulator posting signed webhooks to a live server,
 and a real Celery worker process on the test database and this run's Redis."""
 
+from contextlib import contextmanager
+
 import pytest
 from django.conf import settings
 
 from campaigns.engine import processes
 from campaigns.engine import redis as engine_redis
 from campaigns.engine.staging import campaign_stage, world_dict
+from campaigns.models import Campaign
 from tests.e2e.stack import wait_until  # noqa: F401 (the e2e modules' one waiting helper)
 from titanflow.simulator.testing import start_simulator
 
@@ -33,16 +36,60 @@ def engine_settings(settings):
     return settings
 
 
-@pytest.fixture
-def meta(live_server, engine_settings):
+SALE = "https://shop.example/sale"  # the link the tracked campaigns' body carries
+
+
+@contextmanager
+def simulator_for(live_server, engine_settings, **options):
+    """The simulator posting its webhooks to the live server, and the engine pointed at it."""
     with start_simulator(
         world=world_dict(numbers=NUMBERS, mps=MPS),
         webhook_url=f"{live_server.url}/webhooks/whatsapp/",
         app_secret=settings.META_APP_SECRET,
         latency_ms=5,
         stage_delay_ms=(10, 50),
+        **options,
     ) as handle:
         engine_settings.WHATSAPP_GRAPH_URL = handle.url
+        yield handle
+
+
+@contextmanager
+def link_stack(live_server, engine_settings, *, name: str, **options):
+    """A simulator that may open tracked links on the live server, and a worker minting them
+    for that server: (simulator handle, worker process)."""
+    engine_settings.PUBLIC_BASE_URL = live_server.url
+    with simulator_for(live_server, engine_settings, **options) as handle:
+        env = processes.child_env(
+            WHATSAPP_GRAPH_URL=handle.url,
+            PUBLIC_BASE_URL=live_server.url,
+            LOG_LEVEL="WARNING",
+            **ENGINE,
+        )
+        process = processes.worker_start(concurrency=NUMBERS + 1, env=env, name=name)
+        try:
+            yield handle, process
+        finally:
+            process.stop()
+
+
+def tracked_campaign_stage(owner, *, contacts: int) -> Campaign:
+    """A staged campaign whose body carries SALE, with click tracking on."""
+    campaign = campaign_stage(
+        world=world_dict(numbers=NUMBERS, mps=MPS), owner=owner, contacts=contacts
+    )
+    mapping = {
+        key: {**rules, "body.2": {"text": f"20% at {SALE}"}}
+        for key, rules in campaign.variable_mapping.items()
+    }
+    Campaign.objects.filter(pk=campaign.pk).update(variable_mapping=mapping, track_clicks=True)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@pytest.fixture
+def meta(live_server, engine_settings):
+    with simulator_for(live_server, engine_settings) as handle:
         yield handle
 
 

@@ -8,66 +8,34 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 
 from campaigns.ab import assign
 from campaigns.ab.models import AbTest
 from campaigns.ab.services import ArmSpec, ab_test_configure
 from campaigns.ab.stats import arm_figures
 from campaigns.clicks.models import TrackedLink
-from campaigns.engine import processes
-from campaigns.engine.staging import campaign_stage, world_dict
 from campaigns.models import Campaign, Contact, Message
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.tasks import decide_ab_tests
 from templates_app.models import MessageTemplate
-from tests.e2e.conftest import ENGINE, MPS, NUMBERS, wait_until
-from titanflow.simulator.testing import start_simulator
+from tests.e2e.conftest import link_stack, tracked_campaign_stage, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SALE = "https://shop.example/sale"
 WAIT_HOURS = Decimal("0.002")  # 7.2 s after the test share was sent
 
 
 @pytest.fixture
-def ab_meta(live_server, engine_settings):
-    engine_settings.PUBLIC_BASE_URL = live_server.url
-    with start_simulator(
-        world=world_dict(numbers=NUMBERS, mps=MPS),
-        webhook_url=f"{live_server.url}/webhooks/whatsapp/",
-        app_secret=settings.META_APP_SECRET,
-        latency_ms=5,
-        stage_delay_ms=(10, 50),
-        template_click_rates={"promo_a": 0.05, "promo_b": 0.95},
-        seed=16,
-    ) as handle:
-        engine_settings.WHATSAPP_GRAPH_URL = handle.url
-        yield handle
-
-
-@pytest.fixture
-def ab_worker(ab_meta, live_server):
-    env = processes.child_env(
-        WHATSAPP_GRAPH_URL=ab_meta.url,
-        PUBLIC_BASE_URL=live_server.url,
-        LOG_LEVEL="WARNING",
-        **ENGINE,
-    )
-    process = processes.worker_start(concurrency=NUMBERS + 1, env=env, name="ab-worker")
-    yield process
-    process.stop()
+def ab_stack(live_server, engine_settings):
+    rates = {"promo_a": 0.05, "promo_b": 0.95}
+    with link_stack(
+        live_server, engine_settings, name="ab-worker", template_click_rates=rates, seed=16
+    ) as stack:
+        yield stack
 
 
 def _ab_campaign(owner, *, contacts: int) -> Campaign:
-    campaign = campaign_stage(
-        world=world_dict(numbers=NUMBERS, mps=MPS), owner=owner, contacts=contacts
-    )
-    mapping = {
-        key: {**rules, "body.2": {"text": f"20% at {SALE}"}}
-        for key, rules in campaign.variable_mapping.items()
-    }
-    Campaign.objects.filter(pk=campaign.pk).update(variable_mapping=mapping, track_clicks=True)
+    campaign = tracked_campaign_stage(owner, contacts=contacts)
     a, b = MessageTemplate.objects.filter(name__in=("promo_a", "promo_b")).order_by("name")
     ab_test_configure(
         campaign=campaign,
@@ -107,7 +75,8 @@ def _beat_until_decided(test: AbTest, *, timeout: float) -> AbTest:
     raise AssertionError("no winner was chosen in time")
 
 
-def test_the_winner_is_picked_at_the_set_time_and_the_rest_all_get_it(ab_meta, ab_worker, marketer):
+def test_the_winner_is_picked_at_the_set_time_and_the_rest_all_get_it(ab_stack, marketer):
+    ab_meta, _ = ab_stack
     campaign = _ab_campaign(marketer, contacts=120)
     retried = _fail_once(ab_meta, campaign, n=3)
     campaign = campaign_launch(campaign=campaign)

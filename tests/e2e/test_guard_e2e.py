@@ -6,17 +6,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
-from campaigns.engine.staging import WABA, phone_number_id, world_dict
+from campaigns.engine.staging import WABA, phone_number_id
 from campaigns.models import Campaign, Contact, Message, Rate
 from campaigns.services.cost import rate_card_seed
 from campaigns.services.lifecycle import campaign_launch, campaign_stats
 from templates_app.models import PhoneNumber, WhatsAppAccount
-from tests.e2e.conftest import MPS, NUMBERS, wait_until
+from tests.e2e.conftest import MPS, NUMBERS, simulator_for, wait_until
 from tests.e2e.test_engine_e2e import _accepted, _finished, assert_each_contact_once
-from titanflow.simulator.testing import start_simulator
 from webhooks.processor import deliveries_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -42,17 +40,7 @@ def clock():
 @pytest.fixture
 def meta(live_server, engine_settings, clock):
     """The conftest's simulator, with the portfolio's limit enforced as Meta does."""
-    world = world_dict(numbers=NUMBERS, mps=MPS)
-    with start_simulator(
-        world=world,
-        webhook_url=f"{live_server.url}/webhooks/whatsapp/",
-        app_secret=settings.META_APP_SECRET,
-        latency_ms=5,
-        stage_delay_ms=(10, 50),
-        portfolio_limits=True,
-        clock=clock,
-    ) as handle:
-        engine_settings.WHATSAPP_GRAPH_URL = handle.url
+    with simulator_for(live_server, engine_settings, portfolio_limits=True, clock=clock) as handle:
         yield handle
 
 
