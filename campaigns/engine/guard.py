@@ -171,11 +171,11 @@ def portfolio_budget(*, phone_ids: list[int], limit: int | None, now=None) -> Bu
         cursor.execute(_USED, params)
         messaged, claimed = cursor.fetchone()
         used = messaged + claimed
-        if used < limit:
-            return Budget(limit=limit, used=used)
-        cursor.execute(_NEXT_ROOM, params)
-        (oldest,) = cursor.fetchone()
-    return Budget(limit=limit, used=used, next_room_at=oldest + WINDOW if oldest else None)
+    if used < limit:
+        return Budget(limit=limit, used=used)
+    return Budget(
+        limit=limit, used=used, next_room_at=portfolio_next_room(phone_ids=phone_ids, now=now)
+    )
 
 
 def portfolio_next_room(*, phone_ids: list[int], now=None) -> datetime | None:
@@ -238,7 +238,8 @@ def _known(zones) -> list[str]:
 
 
 @functools.lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo | None:
+def zone_info(name: str) -> ZoneInfo | None:
+    """The time zone of that IANA name, or None for an empty or unknown one."""
     try:
         return ZoneInfo(name) if name else None
     except (ZoneInfoNotFoundError, ValueError):
@@ -248,7 +249,7 @@ def _zone(name: str) -> ZoneInfo | None:
 def quiet_until(*, now: datetime, zone_name: str, start: time, end: time) -> datetime | None:
     """When the quiet hours end for a recipient in `zone_name`, or None when they are not in
     them now. Hours may wrap past midnight (21:00-09:00)."""
-    zone = _zone(zone_name)
+    zone = zone_info(zone_name)
     if zone is None:
         return None
     local = now.astimezone(zone)

@@ -7,7 +7,6 @@ The review step and the API's launch answer show the same lines.
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
@@ -197,19 +196,11 @@ def guard_settings_errors(
     elif quiet_start is not None and quiet_start == quiet_end:
         errors["quiet_end"] = "Quiet hours must end at another time than they start."
     if quiet_zone:
-        if not _is_zone(quiet_zone):
+        if guard.zone_info(quiet_zone) is None:
             errors["quiet_zone"] = f"{quiet_zone!r} is not a time zone (try e.g. Asia/Dubai)."
         elif quiet_start is None and "quiet_start" not in errors:
             errors["quiet_zone"] = "A time zone applies to quiet hours: set their start and end."
     return errors
-
-
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def campaign_set_guard(
