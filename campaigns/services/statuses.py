@@ -129,6 +129,9 @@ def status_precedence_sql(column: str) -> str:
 # One statement per batch: lock the matched messages in id order (no deadlock between two
 # processors), move those that go forward, add the counter deltas computed from the old and new
 # status of exactly the rows moved, and report every match with what became of it.
+# Messages are reached through `= ANY(ARRAY(...))`, an index condition whatever the planner
+# knows: joined to the batch plainly, a table without statistics was scanned whole for every
+# batch of a few dozen statuses (0.1 ms a status at 5,000 messages, growing with the table).
 # Pricing rides on the forward moves only. Meta bills a template when it is delivered and puts
 # the block on the delivered and read statuses too; the "sent" status, which moves nothing the
 # engine has not written already, is not worth a row version of its own for it.
@@ -143,6 +146,7 @@ WITH d AS (
 locked AS MATERIALIZED (
     SELECT m.id, m.status AS old_status, d.*
     FROM campaigns_message m JOIN d ON m.wamid = d.key
+    WHERE m.wamid = ANY(ARRAY(SELECT key FROM d))
     ORDER BY m.id
     FOR UPDATE OF m
 ),
@@ -159,7 +163,7 @@ moved AS (
         billable = COALESCE(l.billable, m.billable),
         pricing_category = COALESCE(NULLIF(l.category, ''), m.pricing_category)
     FROM locked l
-    WHERE m.id = l.id AND m.status <> 'failed'
+    WHERE m.id = l.id AND m.id = ANY(ARRAY(SELECT id FROM locked)) AND m.status <> 'failed'
         AND {status_precedence_sql("l.status")} > {status_precedence_sql("m.status")}
     RETURNING m.id, m.campaign_id, l.old_status, m.status AS new_status
 ),
