@@ -196,6 +196,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "titanflow.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -30,6 +30,9 @@ def webhook_fast_path(django_app):
         ):
             return django_app(environ, start_response)
         status, reason = _accept(environ, int(length))
+        if status != 200:
+            # The web server keeps no access log (see the Procfile): a refusal is worth a line.
+            logger.warning("webhook delivery refused: %s %s", status, reason)
         body = reason.encode()
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
