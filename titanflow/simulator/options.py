@@ -41,6 +41,10 @@ class SimulatorOptions:
             bool(self.app_secret) or not self.webhook_url,
             "webhook_url needs app_secret: Meta signs every delivery",
         )
+        _require(
+            not self.webhook_url or self.webhook_url.startswith("http://"),
+            "webhook_url must be an http:// address (the simulator posts over plain HTTP)",
+        )
         _require(self.latency_ms >= 0 and self.latency_jitter_ms >= 0, "latency must be >= 0")
         _require(self.statuses_per_delivery >= 1, "statuses_per_delivery must be >= 1")
         _require(0 <= self.duplicate_rate <= 1, "duplicate_rate must be within 0..1")

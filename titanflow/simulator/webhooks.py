@@ -5,7 +5,7 @@ servers: busy answering sends, one shared loop posted a third of the webhooks it
 measured its own lag as TitanFlow's answer time. Status notes are timed with `loop.call_later`
 (cheaper than a task per message) and land in a queue when their moment comes. One batcher forms
 deliveries of up to `statuses_per_delivery` notes; at most `webhook_concurrency` deliveries are
-in flight over one keep-alive session.
+in flight over keep-alive connections (http_post.py; aiohttp follows the links readers click).
 """
 
 import asyncio
@@ -17,6 +17,7 @@ from collections import Counter, deque
 
 import aiohttp
 
+from titanflow.simulator.http_post import PostPool, ResponseError
 from titanflow.simulator.options import SimulatorOptions
 from titanflow.simulator.payloads import StatusNote, statuses_delivery
 from titanflow.whatsapp.signature import compute_signature
@@ -36,6 +37,7 @@ class WebhookPoster:
         self._thread: threading.Thread | None = None
         self._queue: asyncio.Queue[StatusNote] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._posts: PostPool | None = None
         self._batcher: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
         self.reset_counters()
@@ -78,6 +80,7 @@ class WebhookPoster:
         connector = aiohttp.TCPConnector(limit=self.options.webhook_concurrency)
         timeout = aiohttp.ClientTimeout(total=self.options.webhook_timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        self._posts = PostPool(self.options.webhook_url, timeout_s=self.options.webhook_timeout_s)
         self._batcher = asyncio.create_task(self._form_batches())
 
     async def _shutdown(self) -> None:
@@ -89,6 +92,9 @@ class WebhookPoster:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._posts is not None:
+            self._posts.close()
+            self._posts = None
 
     def schedule(self, notes: list[StatusNote]) -> None:
         """Post each note after its stage delay; `notes` are one message's stages, in order."""
@@ -179,12 +185,8 @@ class WebhookPoster:
         }
         started = time.perf_counter()
         try:
-            async with self._session.post(
-                self.options.webhook_url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError):
+            status = await self._posts.post(body, headers)
+        except (OSError, TimeoutError, ResponseError):
             self.failed += 1
             self.failed_by_status["unreachable"] += 1
             return None
