@@ -126,14 +126,14 @@ def status_precedence_sql(column: str) -> str:
     return f"CASE {column} {whens} ELSE 0 END"
 
 
-# One statement per batch: lock the matched messages in id order (no deadlock between two
+# One statement per batch: lock the matched messages in wamid order (no deadlock between two
 # processors), move those that go forward, add the counter deltas computed from the old and new
 # status of exactly the rows moved, and report every match with what became of it.
-# Messages are reached through `= ANY(ARRAY(...))`, an index condition whatever the planner
-# knows: joined to the batch plainly, a table without statistics was scanned whole for every
-# batch of a few dozen statuses (0.1 ms a status at 5,000 messages, growing with the table).
-# The report is the moved rows plus the others (a hashed NOT IN), not a join of the two, which
-# the planner made a nested loop: quadratic in the batch.
+# The shape leaves the planner no quadratic choice whatever it knows of the tables: each status
+# finds its message through the wamid index (a LATERAL lookup, not a join the planner may turn
+# into a scan of the whole table, as it did for a table without statistics), the UPDATE reaches
+# the rows just locked by their ctid (a TID scan each), and the report is the moved rows plus
+# the others through a hashed NOT IN, not a join of two batch-sized sets.
 # Pricing rides on the forward moves only. Meta bills a template when it is delivered and puts
 # the block on the delivered and read statuses too; the "sent" status, which moves nothing the
 # engine has not written already, is not worth a row version of its own for it.
@@ -146,11 +146,13 @@ WITH d AS (
         code int, title text, billable boolean, category text)
 ),
 locked AS MATERIALIZED (
-    SELECT m.id, m.status AS old_status, d.*
-    FROM campaigns_message m JOIN d ON m.wamid = d.key
-    WHERE m.wamid = ANY(ARRAY(SELECT key FROM d))
-    ORDER BY m.id
-    FOR UPDATE OF m
+    SELECT m.id, m.tid, m.old_status, d.*
+    FROM (SELECT * FROM d ORDER BY key) d
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.ctid AS tid, m.status AS old_status
+        FROM campaigns_message m WHERE m.wamid = d.key
+        FOR UPDATE
+    ) m
 ),
 moved AS (
     UPDATE campaigns_message m SET
@@ -165,7 +167,7 @@ moved AS (
         billable = COALESCE(l.billable, m.billable),
         pricing_category = COALESCE(NULLIF(l.category, ''), m.pricing_category)
     FROM locked l
-    WHERE m.id = l.id AND m.id = ANY(ARRAY(SELECT id FROM locked)) AND m.status <> 'failed'
+    WHERE m.ctid = l.tid AND m.status <> 'failed'
         AND {status_precedence_sql("l.status")} > {status_precedence_sql("m.status")}
     RETURNING m.id, m.campaign_id, l.old_status, m.status AS new_status, l.key
 ),

@@ -32,7 +32,9 @@ def _plan(cursor, sql: str, params: dict) -> str:
     return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def _shadow_messages(cursor) -> None:
+def _shadow_messages(cursor, rows: int = 30_000) -> None:
+    # Below some thousands of rows a scan of the whole table is cheaper than a lookup per status
+    # and the planner rightly takes it; the cost must stop growing with the table past that.
     _shadow(
         cursor,
         "campaigns_message",
@@ -40,7 +42,7 @@ def _shadow_messages(cursor) -> None:
         " recipient, wamid, request_body, status, error_title, sent_at, accepted_status,"
         " pricing_category)"
         " SELECT 1, n, 1, 1, '9715' || n, 'wamid.' || n, '{}', 'sent', '', now(),"
-        f" 'accepted', '' FROM generate_series(1, {ROWS}) n",
+        f" 'accepted', '' FROM generate_series(1, {rows}) n",
     )
 
 
@@ -52,8 +54,11 @@ def test_a_status_batch_finds_its_messages_by_wamid_on_a_table_without_statistic
         cursor.execute("DROP TABLE pg_temp.campaigns_message")
 
     assert "Seq Scan on campaigns_message" not in plan, plan
-    assert "Index Cond: ((wamid)::text = ANY" in plan, plan
-    assert "Index Cond: (id = ANY" in plan or "Index Cond: ((id = " in plan, plan
+    assert "Index Cond: ((wamid)::text = d.key)" in plan, plan  # one lookup per status
+    # The UPDATE reaches the rows just locked by ctid. An index scan on `id = l.id AND id =
+    # ANY(batch)` inside a loop sorted the whole batch's array again for every row: 0.94 s for
+    # a batch of 5,000 statuses, against 0.11 s this way.
+    assert "TID Cond: (ctid = l.tid)" in plan, plan
 
 
 def _shadow_contacts(cursor) -> None:
