@@ -131,9 +131,10 @@ def status_precedence_sql(column: str) -> str:
 # status of exactly the rows moved, and report every match with what became of it.
 # The shape leaves the planner no quadratic choice whatever it knows of the tables: each status
 # finds its message through the wamid index (a LATERAL lookup, not a join the planner may turn
-# into a scan of the whole table, as it did for a table without statistics), the UPDATE reaches
-# the rows just locked by their ctid (a TID scan each), and the report is the moved rows plus
-# the others through a hashed NOT IN, not a join of two batch-sized sets.
+# into a scan of the whole table, as it did for a table without statistics), the UPDATE joins
+# the rows just locked by id alone (with `id = ANY(batch)` beside it, a loop of index scans
+# sorted the batch's array again for every row), and the report is the moved rows plus the
+# others through a hashed NOT IN, not a join of two batch-sized sets.
 # Pricing rides on the forward moves only. Meta bills a template when it is delivered and puts
 # the block on the delivered and read statuses too; the "sent" status, which moves nothing the
 # engine has not written already, is not worth a row version of its own for it.
@@ -146,10 +147,10 @@ WITH d AS (
         code int, title text, billable boolean, category text)
 ),
 locked AS MATERIALIZED (
-    SELECT m.id, m.tid, m.old_status, d.*
+    SELECT m.id, m.old_status, d.*
     FROM (SELECT * FROM d ORDER BY key) d
     CROSS JOIN LATERAL (
-        SELECT m.id, m.ctid AS tid, m.status AS old_status
+        SELECT m.id, m.status AS old_status
         FROM campaigns_message m WHERE m.wamid = d.key
         FOR UPDATE
     ) m
@@ -167,7 +168,7 @@ moved AS (
         billable = COALESCE(l.billable, m.billable),
         pricing_category = COALESCE(NULLIF(l.category, ''), m.pricing_category)
     FROM locked l
-    WHERE m.ctid = l.tid AND m.status <> 'failed'
+    WHERE m.id = l.id AND m.status <> 'failed'
         AND {status_precedence_sql("l.status")} > {status_precedence_sql("m.status")}
     RETURNING m.id, m.campaign_id, l.old_status, m.status AS new_status, l.key
 ),

@@ -1,6 +1,7 @@
 """The webhook poster's HTTP client against receivers that answer in each way HTTP allows."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -55,7 +56,9 @@ async def _serve(answers: list[bytes] | None, *, close_after: int | None = None)
 
 
 def _run(coroutine):
-    return asyncio.run(coroutine)
+    # In a thread of its own: the browser tests leave an event loop running in the main one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_posts_reuse_one_connection_and_carry_the_body_and_headers():
