@@ -55,10 +55,29 @@ async def _serve(answers: list[bytes] | None, *, close_after: int | None = None)
     return await _Receiver(answers, close_after).start()
 
 
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
 def _run(coroutine):
     # In a thread of its own: the browser tests leave an event loop running in the main one.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def _post_twice(answers, *, close_after, pause_s=0.0) -> tuple[int, int, int]:
+    """Two posts to a receiver answering `answers`: both statuses and the requests it saw."""
+
+    async def scenario():
+        receiver = await _serve(answers, close_after=close_after)
+        pool = PostPool(receiver.url, timeout_s=5)
+        first = await pool.post(b"{}", {})
+        await asyncio.sleep(pause_s)
+        second = await pool.post(b"{}", {})
+        pool.close()
+        await receiver.stop()
+        return first, second, len(receiver.seen)
+
+    return _run(scenario())
 
 
 def test_posts_reuse_one_connection_and_carry_the_body_and_headers():
@@ -91,32 +110,13 @@ def test_posts_reuse_one_connection_and_carry_the_body_and_headers():
     ids=["content-length", "chunked", "interim-answer", "until-close"],
 )
 def test_each_framing_gives_the_status_and_the_next_post_still_goes_through(answer):
-    async def scenario():
-        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-        until_close = answer.startswith(b"HTTP/1.0")
-        receiver = await _serve([answer, ok], close_after=1 if until_close else None)
-        pool = PostPool(receiver.url, timeout_s=5)
-        first, second = await pool.post(b"{}", {}), await pool.post(b"{}", {})
-        pool.close()
-        await receiver.stop()
-        return first, second, len(receiver.seen)
-
-    assert _run(scenario()) == (403, 200, 2)
+    until_close = answer.startswith(b"HTTP/1.0")
+    assert _post_twice([answer, OK], close_after=1 if until_close else None) == (403, 200, 2)
 
 
 def test_a_connection_the_receiver_closed_while_idle_is_replaced_without_losing_the_post():
-    async def scenario():
-        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-        receiver = await _serve([ok], close_after=1)  # keep-alive promised, not kept
-        pool = PostPool(receiver.url, timeout_s=5)
-        first = await pool.post(b"{}", {})
-        await asyncio.sleep(0.05)
-        second = await pool.post(b"{}", {})
-        pool.close()
-        await receiver.stop()
-        return first, second, len(receiver.seen)
-
-    assert _run(scenario()) == (200, 200, 2)
+    # Keep-alive promised, not kept: the second post finds its connection closed.
+    assert _post_twice([OK], close_after=1, pause_s=0.05) == (200, 200, 2)
 
 
 def test_garbage_a_silent_receiver_and_no_receiver_are_errors_not_statuses():
