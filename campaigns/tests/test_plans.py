@@ -11,7 +11,7 @@ import json
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.engine import batch
+from campaigns.engine import batch, claims
 from campaigns.services import statuses
 
 ROWS = 5000
@@ -71,6 +71,25 @@ def _shadow_contacts(cursor) -> None:
         " SELECT 1, n, '+9715' || n, '', '{}', 'claimed', '', 0, '', '', 9, 1, false,"
         f" now() FROM generate_series(1, {ROWS}) n",
     )
+
+
+def test_arming_a_slice_locks_its_contacts_by_key_on_a_table_without_statistics(db):
+    rows = [{"id": n, "payload": "{}", "t": None} for n in (3, 30, 300)]
+    params = {"rows": json.dumps(rows), "token": 9, "lease": timezone.now()}
+    with connection.cursor() as cursor:
+        _shadow_contacts(cursor)
+        plan = _plan(cursor, claims._ARM, params)
+        cursor.execute("DROP TABLE pg_temp.campaigns_contact")
+
+    held, rest = plan.split("CTE stopped")
+    # Before: every claimed contact was hashed or compared with every row of the batch.
+    assert "Index Cond: (id = ANY" in held, plan
+    assert "Seq Scan on campaigns_contact" not in plan, plan
+    assert CLAIMED_INDEX_READ not in plan, plan
+    # The updates reach each contact by key, with no array beside the key to sort per row.
+    for update in rest.split("Update on campaigns_contact")[1:]:
+        assert "Index Cond: (id = " in update, plan
+        assert "= ANY" not in update.split("CTE ")[0], plan
 
 
 def test_a_flush_writes_its_contacts_by_key_on_a_table_without_statistics(db):
