@@ -9,6 +9,7 @@ bench). One thread per web process writes; a request hands it the body and waits
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -18,6 +19,12 @@ from webhooks.models import WebhookEvent
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
+# How long the writer gathers deliveries before it commits them. Each commit costs PostgreSQL a
+# transaction and a WAL flush and the web process a round trip; without the wait the unpaced
+# bench committed 1.6 deliveries at a time, and 2 ms (with 8 threads per web worker to hold
+# the requests that wait) cut TitanFlow's CPU per message from 2.6 to 1.9-2.0 ms. A longer
+# wait held Meta's requests long enough to slow its deliveries.
+GATHER_S = 0.002
 WAIT_S = 10.0
 IDLE_CLOSE_S = 30.0
 _all: "list[Committer]" = []
@@ -46,7 +53,9 @@ class Committer:
         with self._lock:
             self._queue.append(item)
             self._ensure_thread()
-            self._wake.notify()
+            # The writer waits for the first delivery, then gathers for GATHER_S unwoken.
+            if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
+                self._wake.notify()
         if not item.done.wait(WAIT_S):
             raise OperationalError("the webhook store did not answer in time")
         if item.error is not None:
@@ -77,6 +86,12 @@ class Committer:
                     if self._stopping and not self._queue:
                         self._thread = None
                         return
+                    until = time.monotonic() + GATHER_S
+                    while len(self._queue) < MAX_BATCH and not self._stopping:
+                        left = until - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._wake.wait(left)
                     batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 _commit(batch)
         finally:

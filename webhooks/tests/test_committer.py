@@ -2,10 +2,12 @@
 stored, and a failed commit fails exactly the deliveries in it."""
 
 import threading
+import time
 
 import pytest
 from django.db import DatabaseError
 
+from webhooks import committer as committer_module
 from webhooks.committer import Committer
 from webhooks.models import WebhookEvent
 
@@ -36,6 +38,31 @@ def test_concurrent_deliveries_are_all_stored_in_fewer_commits(monkeypatch):
     assert stored == set(bodies)
     assert batches, "no delivery shared a commit"
     assert max(batches) > 1
+
+
+def test_a_delivery_waits_for_the_next_one_to_share_its_commit(monkeypatch):
+    # A wide window so that the second delivery lands in it however loaded the machine is.
+    monkeypatch.setattr(committer_module, "GATHER_S", 1.0)
+    batches = []
+    monkeypatch.setattr(WebhookEvent, "store", staticmethod(lambda body, **kw: batches.append(1)))
+    real = WebhookEvent.store_many
+    monkeypatch.setattr(
+        WebhookEvent,
+        "store_many",
+        staticmethod(lambda rows: (batches.append(len(rows)), real(rows))),
+    )
+    committer = Committer()
+    first = threading.Thread(
+        target=committer.store, args=(b'{"n": 1}',), kwargs={"app_signed": True}
+    )
+    first.start()
+    time.sleep(0.05)
+    committer.store(b'{"n": 2}', app_signed=True)
+    first.join()
+    committer.stop()
+
+    assert batches == [2]
+    assert WebhookEvent.objects.count() == 2
 
 
 def test_a_failed_commit_raises_in_every_waiting_request(monkeypatch):
