@@ -58,7 +58,9 @@ def _text(data: dict, key: str, default: str | None = None) -> str:
 
 @routes.get("/_sim/stats")
 async def stats(request: web.Request) -> web.Response:
-    return json_response(request.app[SIMULATOR].stats())
+    # ?brief=1: totals only, for a caller polling until the webhooks are posted.
+    brief = request.query.get("brief") in ("1", "true")
+    return json_response(request.app[SIMULATOR].stats(brief=brief))
 
 
 @routes.get("/_sim/messages")

@@ -205,8 +205,18 @@ class Simulator:
             return list(self.counters.bodies)
         return list(self.counters.bodies_by_recipient.get(digits(to), []))
 
-    def stats(self) -> dict:
-        return {**self.counters.as_dict(), "webhooks": self.webhooks.stats()}
+    def stats(self, *, brief: bool = False) -> dict:
+        """What was accepted and posted; `brief` keeps the totals only (no per-recipient,
+        phone or template counts, no latency percentiles), cheap enough to poll."""
+        if brief:
+            counters = {
+                "accepted_total": self.counters.accepted_total,
+                "rejected_by_code": dict(self.counters.rejected_by_code),
+                "text_messages": self.counters.text_messages,
+            }
+        else:
+            counters = self.counters.as_dict()
+        return {**counters, "webhooks": self.webhooks.stats(brief=brief)}
 
     def next_wamid(self, wa_id: str) -> str:
         serial = f"{self._run}{next(self._sequence):012d}{wa_id}"

@@ -81,8 +81,8 @@ Simulator options (`start_simulator(**opts)`, command flags in brackets):
 - The world: [--world FILE], `start_simulator(world=...)`; its JSON shape is in `world.py`.
 
 The simulator's own API (no auth; `SimulatorHandle` has a method for each):
-GET /_sim/stats, GET /_sim/messages?to=DIGITS (exact accepted bodies, in order),
-POST /_sim/reset (counters and scenario; the world stays), POST|GET /_sim/scenario,
+GET /_sim/stats (?brief=1: totals only), GET /_sim/messages?to=DIGITS (exact accepted bodies,
+in order), POST /_sim/reset (counters and scenario; the world stays), POST|GET /_sim/scenario,
 POST|GET /_sim/world (merge, or `"replace": true`), POST /_sim/phone {"phone_number_id",
 "max_mps", ...}, and Meta's events, each posted as a signed webhook and applied to the world:
 POST /_sim/template_event {"template_id" | "waba_id"+"template_name" (+"language"), "event",

@@ -382,7 +382,8 @@ def _wait_drained(url: str, after_pending: int, timeout: float = 120) -> float:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pending = requests.get(f"{url}/_sim/stats", timeout=30).json()["webhooks"]["pending"]
+        stats = requests.get(f"{url}/_sim/stats?brief=1", timeout=30).json()
+        pending = stats["webhooks"]["pending"]
         if (
             not pending
             and not WebhookEvent.objects.filter(processed_at__isnull=True).exists()

@@ -68,6 +68,7 @@ def test_the_command_serves_a_world_file_and_prints_its_url(tmp_path):
         }
         answer = send(url, body, phone="70", token="t")
         stats = requests.get(f"{url}/_sim/stats", timeout=5).json()
+        brief = requests.get(f"{url}/_sim/stats?brief=1", timeout=5).json()
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
@@ -76,4 +77,8 @@ def test_the_command_serves_a_world_file_and_prints_its_url(tmp_path):
     assert line.startswith("Meta simulator listening on http://127.0.0.1:")
     assert answer.status_code == 200
     assert stats["accepted_by_phone"] == {"70": 1}
+    # What a poller reads: the totals, without the per-key maps and percentiles.
+    assert brief["accepted_total"] == 1
+    assert "accepted_by_recipient" not in brief and "latency_ms" not in brief["webhooks"]
+    assert brief["webhooks"]["pending"] == stats["webhooks"]["pending"]
     assert process.returncode == 0
