@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_door.py [--deliveries 10000] [--in-flight 16]
 
-Starts the Procfile's web server on a free port and posts `--deliveries` signed status
+Starts the Procfile's web line on a free port and posts `--deliveries` signed status
 deliveries (one status each, as Meta sends them) with `--in-flight` at once over keep-alive
 connections (the simulator's own client), then prints deliveries/s, answer latency
 percentiles and the web server's CPU per delivery read from /proc. Every delivery is stored in
@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-from bench_redirect import free_port, start_web, wait_up
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "titanflow.settings")
@@ -34,25 +32,23 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
+    from campaigns.engine import processes
     from webhooks.models import PendingStatus, WebhookEvent
 
     if not settings.META_APP_SECRET:
         raise SystemExit("META_APP_SECRET is not set: the door refuses every delivery without it")
     before = WebhookEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    port = free_port()
-    web = start_web(port)
+    web, url = processes.web_start(env=processes.child_env())
     try:
-        wait_up(port)
-        url = f"http://127.0.0.1:{port}/webhooks/whatsapp/"
+        url = f"{url}/webhooks/whatsapp/"
         asyncio.run(_post(url, settings.META_APP_SECRET, 200, options.in_flight))  # warm-up
-        cpu_before = _cpu_seconds(web.pid)
+        cpu_before = web.cpu_seconds()
         took, latencies = asyncio.run(
             _post(url, settings.META_APP_SECRET, options.deliveries, options.in_flight)
         )
-        cpu = _cpu_seconds(web.pid) - cpu_before
+        cpu = web.cpu_seconds() - cpu_before
     finally:
-        web.terminate()
-        web.wait(timeout=15)
+        web.stop()
         stored = WebhookEvent.objects.filter(pk__gt=before).delete()[0]
         PendingStatus.objects.filter(wamid__startswith=WAMID_PREFIX).delete()
     latencies.sort()
@@ -72,19 +68,19 @@ def _options():
 
 
 def _delivery(n: int) -> bytes:
-    status = {
-        "id": f"{WAMID_PREFIX}{n}",
-        "status": "delivered",
-        "timestamp": str(int(time.time())),
-        "recipient_id": f"9715{n:08d}",
-    }
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "bench-door"},
-        "statuses": [status],
-    }
-    entry = {"id": "bench-door", "changes": [{"field": "messages", "value": value}]}
-    return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+    """One `delivered` status, built as the simulator builds Meta's."""
+    from titanflow.simulator.payloads import StatusNote, statuses_delivery
+    from titanflow.simulator.world import Phone
+
+    note = StatusNote(
+        phone=Phone(phone_number_id="bench-door", waba_id="bench-door"),
+        wamid=f"{WAMID_PREFIX}{n}",
+        recipient_id=f"9715{n:08d}",
+        status="delivered",
+        category="marketing",
+        conversation_id=f"bench-door-{n}",
+    )
+    return json.dumps(statuses_delivery([note])).encode()
 
 
 async def _post(url: str, secret: str, count: int, in_flight: int):
@@ -116,28 +112,6 @@ async def _post(url: str, secret: str, count: int, in_flight: int):
     if failures:
         raise SystemExit(f"{len(failures)} deliveries refused: {sorted(set(failures))}")
     return took, latencies
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU of the server process and its workers."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for child in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
-        for child in map(int, children):
-            found += [child, *_children(child)]
-    return found
 
 
 if __name__ == "__main__":

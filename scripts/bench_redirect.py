@@ -29,10 +29,10 @@ def main() -> int:
 
     django.setup()
     campaign, tokens = _mint(options.links)
-    port = free_port()
-    web = start_web(port)
+    port = _free_port()
+    web = _start_web(port)
     try:
-        wait_up(port)
+        _wait_up(port)
         _, warm = _load(port, tokens[:200], 200, options.clients)  # warms the web workers
         took, latencies = _load(port, tokens, options.requests, options.clients)
         counted = campaign_clicks(campaign)
@@ -98,13 +98,13 @@ def _mint(count: int):
     return campaign, tokens
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def start_web(port: int) -> subprocess.Popen:
+def _start_web(port: int) -> subprocess.Popen:
     line = next(
         line.split(":", 1)[1]
         for line in (ROOT / "Procfile").read_text().splitlines()
@@ -115,7 +115,7 @@ def start_web(port: int) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_up(port: int) -> None:
+def _wait_up(port: int) -> None:
     import urllib3
 
     deadline = time.monotonic() + 30
