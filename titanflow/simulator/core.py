@@ -45,14 +45,19 @@ class Counters:
         self.bodies: list[bytes] = []
         self.bodies_by_recipient: dict[str, list[bytes]] = {}
 
-    def as_dict(self) -> dict:
-        return {
+    def as_dict(self, *, brief: bool = False) -> dict:
+        totals = {
             "accepted_total": self.accepted_total,
+            "rejected_by_code": dict(self.rejected_by_code),
+            "text_messages": self.text_messages,
+        }
+        if brief:
+            return totals
+        return {
+            **totals,
             "accepted_by_recipient": dict(self.by_recipient),
             "accepted_by_phone": dict(self.by_phone),
             "accepted_by_template": dict(self.by_template),
-            "rejected_by_code": dict(self.rejected_by_code),
-            "text_messages": self.text_messages,
         }
 
 
@@ -208,15 +213,7 @@ class Simulator:
     def stats(self, *, brief: bool = False) -> dict:
         """What was accepted and posted; `brief` keeps the totals only (no per-recipient,
         phone or template counts, no latency percentiles), cheap enough to poll."""
-        if brief:
-            counters = {
-                "accepted_total": self.counters.accepted_total,
-                "rejected_by_code": dict(self.counters.rejected_by_code),
-                "text_messages": self.counters.text_messages,
-            }
-        else:
-            counters = self.counters.as_dict()
-        return {**counters, "webhooks": self.webhooks.stats(brief=brief)}
+        return {**self.counters.as_dict(brief=brief), "webhooks": self.webhooks.stats(brief=brief)}
 
     def next_wamid(self, wa_id: str) -> str:
         serial = f"{self._run}{next(self._sequence):012d}{wa_id}"
