@@ -18,6 +18,7 @@ import requests
 
 from titanflow.simulator.app import Server
 from titanflow.simulator.core import Simulator
+from titanflow.simulator.loops import loop_new
 from titanflow.simulator.options import STATUS_STAGES, SimulatorOptions
 from titanflow.simulator.scenario import parse_scenario
 from titanflow.simulator.world import World, default_world
@@ -63,7 +64,7 @@ class LoopThread:
     """An asyncio event loop running in a daemon thread, driven from synchronous code."""
 
     def __init__(self, name: str):
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_new()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
 

@@ -18,6 +18,7 @@ from collections import Counter, deque
 import aiohttp
 
 from titanflow.simulator.http_post import PostPool, ResponseError
+from titanflow.simulator.loops import loop_new
 from titanflow.simulator.options import SimulatorOptions
 from titanflow.simulator.payloads import StatusNote, statuses_delivery
 from titanflow.whatsapp.signature import compute_signature
@@ -56,7 +57,7 @@ class WebhookPoster:
     async def start(self) -> None:
         if not self.enabled:
             return
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_new()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="webhook-poster", daemon=True
         )

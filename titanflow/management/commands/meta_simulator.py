@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from titanflow.simulator.app import Server
 from titanflow.simulator.core import Simulator
+from titanflow.simulator.loops import loop_run
 from titanflow.simulator.options import SimulatorOptions
 from titanflow.simulator.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from titanflow.simulator.world import World, default_world
@@ -112,7 +113,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         world, scenario = _world(opts["world"]), _scenario(opts["scenario"], _flag_rules(opts))
         simulator = Simulator(world=world, scenario=scenario, options=_options(opts))
-        asyncio.run(self._serve(Server(simulator, host=opts["host"], port=opts["port"])))
+        loop_run(self._serve(Server(simulator, host=opts["host"], port=opts["port"])))
 
     async def _serve(self, server: Server) -> None:
         stopping = asyncio.Event()
