@@ -73,3 +73,34 @@ def test_a_failed_commit_raises_in_every_waiting_request(monkeypatch):
     with pytest.raises(DatabaseError):
         Committer().store(b"{}", app_signed=True)
     assert not WebhookEvent.objects.exists()
+
+
+def test_a_delivery_that_waited_through_a_commit_is_not_held_for_another_gather(monkeypatch):
+    # The first commit outlasts the gather window; a delivery arriving during it has waited
+    # long enough by the time it ends and goes into the next commit at once.
+    monkeypatch.setattr(committer_module, "GATHER_S", 1.0)
+    real = WebhookEvent.store
+    first_committed: list[float] = []
+
+    def slow_first(body, **kwargs):
+        if not first_committed:
+            time.sleep(1.5)
+        real(body, **kwargs)
+        if not first_committed:
+            first_committed.append(time.monotonic())
+
+    monkeypatch.setattr(WebhookEvent, "store", staticmethod(slow_first))
+    committer = Committer()
+    first = threading.Thread(
+        target=committer.store, args=(b'{"n": 1}',), kwargs={"app_signed": True}
+    )
+    first.start()
+    time.sleep(1.2)  # past the first gather, inside the first commit
+    committer.store(b'{"n": 2}', app_signed=True)
+    answered = time.monotonic()
+    first.join()
+    committer.stop()
+
+    assert WebhookEvent.objects.count() == 2
+    # Gathering afresh once the first commit ended would have held it a whole second more.
+    assert answered - first_committed[0] < 0.6
