@@ -80,14 +80,17 @@ def test_a_delivery_that_waited_through_a_commit_is_not_held_for_another_gather(
     # long enough by the time it ends and goes into the next commit at once.
     monkeypatch.setattr(committer_module, "GATHER_S", 1.0)
     real = WebhookEvent.store
+    first_started = threading.Event()
     first_committed: list[float] = []
 
     def slow_first(body, **kwargs):
-        if not first_committed:
+        if not first_started.is_set():
+            first_started.set()
             time.sleep(1.5)
-        real(body, **kwargs)
-        if not first_committed:
+            real(body, **kwargs)
             first_committed.append(time.monotonic())
+        else:
+            real(body, **kwargs)
 
     monkeypatch.setattr(WebhookEvent, "store", staticmethod(slow_first))
     committer = Committer()
@@ -95,8 +98,8 @@ def test_a_delivery_that_waited_through_a_commit_is_not_held_for_another_gather(
         target=committer.store, args=(b'{"n": 1}',), kwargs={"app_signed": True}
     )
     first.start()
-    time.sleep(1.2)  # past the first gather, inside the first commit
-    committer.store(b'{"n": 2}', app_signed=True)
+    assert first_started.wait(10)
+    committer.store(b'{"n": 2}', app_signed=True)  # arrives during the first commit
     answered = time.monotonic()
     first.join()
     committer.stop()
