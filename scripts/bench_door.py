@@ -1,8 +1,9 @@
-"""Measure the webhook door alone as Meta meets it: the Procfile's own web line, signed POSTs.
+"""Measure the webhook door alone as Meta meets it: the Procfile's own door line, signed POSTs.
 
-    .venv/bin/python scripts/bench_door.py [--deliveries 10000] [--in-flight 16]
+    .venv/bin/python scripts/bench_door.py [--deliveries 10000] [--in-flight 16] [--web]
 
-Starts the Procfile's web line on a free port and posts `--deliveries` signed status
+Starts the Procfile's door line (`--web`: its web line, which serves the same URL) on a free
+port and posts `--deliveries` signed status
 deliveries (one status each, as Meta sends them) with `--in-flight` at once over keep-alive
 connections (the simulator's own client), then prints deliveries/s, answer latency
 percentiles and the web server's CPU per delivery read from /proc. Every delivery is stored in
@@ -38,9 +39,12 @@ def main() -> int:
     if not settings.META_APP_SECRET:
         raise SystemExit("META_APP_SECRET is not set: the door refuses every delivery without it")
     before = WebhookEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    web, url = processes.web_start(env=processes.child_env())
+    if options.web:
+        web, url = processes.web_start(env=processes.child_env())
+        url = f"{url}{processes.WEBHOOK_PATH}"
+    else:
+        web, url = processes.door_start(env=processes.child_env())
     try:
-        url = f"{url}/webhooks/whatsapp/"
         asyncio.run(_post(url, settings.META_APP_SECRET, 200, options.in_flight))  # warm-up
         cpu_before = web.cpu_seconds()
         took, latencies = asyncio.run(
@@ -56,7 +60,8 @@ def main() -> int:
     print(f"{len(latencies)} deliveries in {took:.2f}s: {len(latencies) / took:,.0f}/s")
     for share in (0.5, 0.9, 0.99):
         print(f"p{int(share * 100)}: {latencies[int(len(latencies) * share) - 1] * 1000:.1f} ms")
-    print(f"web server CPU: {cpu * 1000 / len(latencies):.3f} ms per delivery")
+    server = "web server" if options.web else "door"
+    print(f"{server} CPU: {cpu * 1000 / len(latencies):.3f} ms per delivery")
     return 0
 
 
@@ -64,6 +69,9 @@ def _options():
     parser = argparse.ArgumentParser()
     parser.add_argument("--deliveries", type=int, default=10_000, help="signed POSTs to send")
     parser.add_argument("--in-flight", type=int, default=16, help="POSTs awaiting an answer")
+    parser.add_argument(
+        "--web", action="store_true", help="measure the web server's copy of the URL instead"
+    )
     return parser.parse_args()
 
 

@@ -35,20 +35,22 @@ class WebhookEvent(models.Model):
     @classmethod
     def store_many(cls, rows: list[tuple[bytes, bool]]) -> None:
         """Stores several verified deliveries (body, app_signed) in one statement and commit."""
-        values = ", ".join(["(%s, true, %s, now(), 0, '')"] * len(rows))
         params = [value for row in rows for value in row]
         with connection.cursor() as cursor:
-            cursor.execute(f"{_STORE_MANY_SQL} {values}", params)
+            cursor.execute(store_many_sql(len(rows)), params)
+
+
+def store_many_sql(count: int) -> str:
+    """The INSERT of `count` verified deliveries, each given as (body, app_signed)."""
+    return f"{_STORE_MANY_SQL} {', '.join([_STORE_ROW] * count)}"
 
 
 _STORE_MANY_SQL = (
     f"INSERT INTO {WebhookEvent._meta.db_table} (body, signature_valid, app_signed, received_at, "
     "attempts, error) VALUES"
 )
-_STORE_SQL = (
-    f"INSERT INTO {WebhookEvent._meta.db_table} (body, signature_valid, app_signed, received_at, "
-    "attempts, error) VALUES (%s, true, %s, now(), 0, '')"
-)
+_STORE_ROW = "(%s, true, %s, now(), 0, '')"
+_STORE_SQL = f"{_STORE_MANY_SQL} {_STORE_ROW}"
 
 
 class PendingStatus(models.Model):

@@ -46,6 +46,12 @@ def account_secrets() -> AccountSecrets:
     return secrets
 
 
+def account_secrets_if_fresh() -> AccountSecrets | None:
+    """The cached secrets, or None when they must be read again (which queries the database)."""
+    expires, secrets = _cached
+    return secrets if time.monotonic() < expires else None
+
+
 def _account_secrets_load() -> AccountSecrets:
     # The secrets are encrypted at rest, so they are compared here rather than in SQL.
     accounts = WhatsAppAccount.objects.order_by("id").values_list("waba_id", "app_secret")

@@ -21,6 +21,7 @@ BASE_DIR = Path(settings.BASE_DIR)
 # honcho's own line format: `name: command`; anything else (comments) is not a process.
 PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WEBHOOK_PATH = "/webhooks/whatsapp/"
 
 
 def database_url() -> str:
@@ -180,12 +181,14 @@ def procfile_read(path: Path = BASE_DIR / "Procfile") -> dict[str, list[str]]:
 
 
 def procfile_kind(args: list[str]) -> str:
-    """`web`, `worker`, `beat` or `other`, from the command itself rather than its name."""
+    """`web`, `door`, `worker`, `beat` or `other`, from the command itself, not its name."""
     program = Path(args[0]).name
     if program == "respawn":  # scripts/respawn CMD...: the supervised command decides
         return procfile_kind(args[1:])
     if program == "granian":
         return "web"
+    if "manage.py" in args and "webhook_door" in args:
+        return "door"
     if program == "celery":
         return "beat" if "beat" in args else "worker" if "worker" in args else "other"
     return "other"
@@ -193,12 +196,12 @@ def procfile_kind(args: list[str]) -> str:
 
 def procfile_start(name: str, args: list[str], *, env: dict) -> tuple[Process, str | None]:
     """Starts one Procfile line as written, changing only what two copies on one machine cannot
-    share: the web port (a free one), the worker's node name and beat's schedule file. Returns
-    the process and, for the web server, its URL."""
+    share: the web and door ports (free ones), the worker's node name and beat's schedule
+    file. Returns the process and, for the web server and the door, its URL."""
     kind = procfile_kind(args)
     args = [str(BASE_DIR / args[0]) if "/" in args[0] else args[0], *args[1:]]
     url = None
-    if kind == "web":
+    if kind in ("web", "door"):
         port = free_port()
         args = _option_set(args, "--port", str(port))
         url = f"http://{_option(args, '--host') or '127.0.0.1'}:{port}"
@@ -212,6 +215,8 @@ def procfile_start(name: str, args: list[str], *, env: dict) -> tuple[Process, s
     if kind == "web":
         workers = int(_option(args, "--workers") or 1)
         process.wait_for(rf"Started worker-{workers}\b", timeout=30)
+    elif kind == "door":
+        process.wait_for(r"webhook door listening on", timeout=30)
     elif kind == "worker":
         process.wait_for(r"ready\.", timeout=60)
     elif kind == "beat":
@@ -267,3 +272,10 @@ def web_start(*, env: dict, workers: int | None = None) -> tuple["Process", str]
         args = _option_set(args, "--workers", str(workers))
     process, url = procfile_start("web", args, env=env)
     return process, url
+
+
+def door_start(*, env: dict) -> tuple["Process", str]:
+    """The webhook door as the Procfile's `door` line runs it, on a free port; the URL returned
+    is Meta's webhook URL on it."""
+    process, url = procfile_start("door", procfile_read()["door"], env=env)
+    return process, f"{url}{WEBHOOK_PATH}"

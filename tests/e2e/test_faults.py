@@ -1,6 +1,6 @@
 """Exactly once, never lost, through every fault (issue 11): a real campaign runs through the
-Procfile's processes (Granian web receiving the simulator's signed webhooks, a Celery worker and
-the real `celery beat`, both under scripts/respawn) while the test kills Redis, restarts
+Procfile's processes (the webhook door receiving the simulator's signed webhooks, a Celery
+worker and the real `celery beat`, both under scripts/respawn) while the test kills Redis, restarts
 PostgreSQL, stalls a worker past its lease or SIGKILLs it. Nobody touches the campaign after the
 launch: it must complete by itself, every contact accepted by Meta exactly once, every accepted
 send recorded, the counters equal to a recount. Each test prints (and records as a junit
@@ -40,7 +40,7 @@ class Deployment:
     env: dict
     meta: SimulatorHandle
     db: Db
-    web: Process
+    door: Process
     beat: Process
     workers: list[Process] = field(default_factory=list)
 
@@ -66,16 +66,16 @@ def private_redis(cleanup):
 
 @pytest.fixture
 def deploy(cleanup, tmp_path):
-    """Starts web, simulator, beat and one worker on the given Redis and database; everything
-    is stopped at the end of the test, passed or failed."""
+    """Starts the webhook door, simulator, beat and one worker on the given Redis and database;
+    everything is stopped at the end of the test, passed or failed."""
 
     def start(*, redis_url: str, database_url: str) -> Deployment:
         env = processes.child_env(DATABASE_URL=database_url, REDIS_URL=redis_url, **ENGINE)
-        web, web_url = processes.web_start(env=env, workers=1)
-        cleanup.callback(web.stop)
+        door, door_url = processes.door_start(env=env)
+        cleanup.callback(door.stop)
         meta = start_simulator(
             world=world_dict(numbers=NUMBERS, mps=MPS),
-            webhook_url=f"{web_url}/webhooks/whatsapp/",
+            webhook_url=door_url,
             app_secret=settings.META_APP_SECRET,
             latency_ms=20,
             stage_delay_ms=(10, 50),
@@ -85,7 +85,7 @@ def deploy(cleanup, tmp_path):
         env["WHATSAPP_GRAPH_URL"] = meta.url
         beat = stack.beat_start(env=env, schedule_dir=tmp_path)
         cleanup.callback(beat.stop)
-        deployment = Deployment(env=env, meta=meta, db=Db(database_url), web=web, beat=beat)
+        deployment = Deployment(env=env, meta=meta, db=Db(database_url), door=door, beat=beat)
         cleanup.callback(lambda: [worker.stop() for worker in deployment.workers])
         deployment.worker_add()
         return deployment

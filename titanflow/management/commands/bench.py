@@ -135,23 +135,44 @@ class Command(BaseCommand):
 
     def _full_path(self, world, world_file, procfile, opts) -> dict:
         env = _env()
-        web, web_url = processes.procfile_start("web", procfile["web"], env=env)
+        servers = {
+            name: processes.procfile_start(name, args, env=env)
+            for name, args in procfile.items()
+            if processes.procfile_kind(args) in ("web", "door")
+        }
+        # Meta posts to the door where the Procfile runs one, else to the web server.
+        door = next(
+            (
+                url
+                for name, (_, url) in servers.items()
+                if processes.procfile_kind(procfile[name]) == "door"
+            ),
+            servers["web"][1],
+        )
         simulator, url = processes.simulator_start(
             env=env,
             world_file=world_file,
             latency_ms=opts["latency_ms"],
             no_record_bodies=True,
-            webhook_url=f"{web_url}/webhooks/whatsapp/",
+            webhook_url=f"{door}{processes.WEBHOOK_PATH}",
             app_secret=settings.META_APP_SECRET,
         )
         try:
             result = self._campaign_run(
-                url, world, procfile, opts, env, webhooks=True, simulator=simulator, web=web
+                url,
+                world,
+                procfile,
+                opts,
+                env,
+                webhooks=True,
+                simulator=simulator,
+                servers={name: process for name, (process, _) in servers.items()},
             )
             stats = requests.get(f"{url}/_sim/stats", timeout=30).json()
         finally:
             simulator.stop()
-            web.stop()
+            for process, _ in servers.values():
+                process.stop()
         hooks = stats["webhooks"]
         result["meta_rejected_by_code"] = stats["rejected_by_code"]
         result["webhooks"] = {
@@ -163,14 +184,14 @@ class Command(BaseCommand):
         return result
 
     def _campaign_run(
-        self, url, world, procfile, opts, env, *, simulator, web=None, webhooks=False
+        self, url, world, procfile, opts, env, *, simulator, servers=None, webhooks=False
     ):
         owner = _bench_user()
         campaign = staging.campaign_stage(
             world=world, owner=owner, contacts=opts["contacts"], name="bench"
         )
         env = {**env, "WHATSAPP_GRAPH_URL": url}
-        started_processes = {"web": web} if web else {}
+        started_processes = dict(servers or {})
         try:
             for name, args in procfile.items():
                 if processes.procfile_kind(args) in ("worker", "beat"):
@@ -193,7 +214,7 @@ class Command(BaseCommand):
             rss = max(worker.rss_peak_kb() for worker in workers)
         finally:
             for name, process in started_processes.items():
-                if name != "web":
+                if name not in (servers or {}):
                     process.stop()
         totals = metrics.totals()
         sent = Message.objects.filter(campaign=campaign).count()

@@ -1,0 +1,191 @@
+"""The webhook door (`manage.py webhook_door`): what it answers Meta and what it stores.
+
+The door runs here on a real event loop in a thread, over real HTTP and a real PostgreSQL
+connection of its own, so the tests see only what is committed; one test runs the Procfile's
+own line as a process and stops it with SIGTERM in the middle of a burst.
+"""
+
+import os
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from aiohttp import web
+
+from campaigns.engine import processes
+from tests.factories import AccountFactory
+from titanflow.simulator.testing import LoopThread
+from titanflow.whatsapp.signature import compute_signature
+from webhooks import door_server
+from webhooks.models import WebhookEvent
+from webhooks.tests.conftest import SECRET
+from webhooks.tests.deliveries import WABA_ID, encode, status, statuses
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BODY = encode(statuses(status("wamid.D1", "delivered")))
+
+
+def _headers(body: bytes, secret: str | None = SECRET) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers["X-Hub-Signature-256"] = compute_signature(secret, body)
+    return headers
+
+
+@pytest.fixture
+def door():
+    """The door's application on a free port; yields its webhook URL."""
+    door_server._next_kick = 0.0
+    loop = LoopThread("webhook-door")
+    runner = web.AppRunner(door_server.door_app(), access_log=None, handle_signals=False)
+
+    async def start():
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        return f"http://{host}:{port}{door_server.PATH}"
+
+    try:
+        yield loop.run(start())
+    finally:
+        loop.run(runner.cleanup())
+        loop.close()
+
+
+def _post(url: str, body: bytes = BODY, **headers) -> requests.Response:
+    return requests.post(url, data=body, headers=headers or _headers(body), timeout=10)
+
+
+def _stored() -> list[bytes]:
+    return [
+        bytes(body) for body in WebhookEvent.objects.order_by("id").values_list("body", flat=True)
+    ]
+
+
+def test_a_signed_delivery_is_committed_before_its_200_and_wakes_the_processor(door, enqueued):
+    answer = _post(door)
+    assert (answer.status_code, answer.text) == (200, "ok")
+    # Committed by the time Meta has its answer: this test's own connection sees it.
+    event = WebhookEvent.objects.get()
+    assert (bytes(event.body), event.app_signed, event.processed_at) == (BODY, True, None)
+    deadline = time.monotonic() + 5
+    while not enqueued and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert enqueued, "the processor was not woken"
+
+
+def test_deliveries_arriving_together_are_each_stored_once(door):
+    bodies = [encode(statuses(status(f"wamid.B{n}", "sent"))) for n in range(60)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda body: _post(door, body), bodies))
+    assert [answer.status_code for answer in answers] == [200] * 60
+    assert sorted(_stored()) == sorted(bodies)
+
+
+def test_forged_unsigned_and_malformed_deliveries_are_refused_and_not_stored(door):
+    assert _post(door, BODY, **_headers(BODY, "forged")).status_code == 403
+    assert _post(door, BODY, **_headers(BODY, None)).status_code == 401
+    garbage = b"hub=1&form=post"
+    answer = _post(door, garbage, **_headers(garbage))
+    assert (answer.status_code, answer.text) == (400, "Body is not a JSON object.")
+    assert _stored() == []
+
+
+def test_an_oversized_delivery_is_refused_without_being_read(door):
+    # Only the head is sent: the door answers from the Content-Length alone.
+    host, port = door.split("/")[2].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        head = (
+            f"POST {door_server.PATH} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Length: {3 * 1024 * 1024 + 1}\r\nX-Hub-Signature-256: sha256=00\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"{")
+        head = sock.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 413")
+    assert _stored() == []
+
+
+def test_an_accounts_own_secret_speaks_only_for_that_account(door):
+    AccountFactory(waba_id=WABA_ID, app_secret="own-secret")
+    AccountFactory(waba_id="190000000000666", app_secret="other-secret")
+    # Judged in a thread: the accounts' secrets are read from the database.
+    assert _post(door, BODY, **_headers(BODY, "own-secret")).status_code == 200
+    answer = _post(door, BODY, **_headers(BODY, "other-secret"))
+    assert answer.status_code == 403 and "another account" in answer.text
+    event = WebhookEvent.objects.get()
+    assert event.app_signed is False  # may not lift an opt-out (see WebhookEvent)
+
+
+def test_the_subscription_challenge(door, settings):
+    settings.META_VERIFY_TOKEN = "verify-me"
+    query = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "4711"}
+    answer = requests.get(door, params=query, timeout=10)
+    assert (answer.status_code, answer.text) == (200, "4711")
+    query["hub.verify_token"] = "guess"
+    assert requests.get(door, params=query, timeout=10).status_code == 403
+
+
+def test_when_postgres_cannot_take_a_delivery_meta_is_told_to_deliver_again(door, monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    real = door_server._connection_params
+    monkeypatch.setattr(door_server, "_connection_params", lambda: {**real(), "port": closed_port})
+    answer = _post(door)
+    assert (answer.status_code, answer.text) == door_server.UNAVAILABLE
+    assert _stored() == []
+    # PostgreSQL back: the next delivery opens a fresh connection and is stored.
+    monkeypatch.setattr(door_server, "_connection_params", real)
+    assert _post(door).status_code == 200
+    assert _stored() == [BODY]
+
+
+def test_the_procfile_door_answers_what_it_took_in_when_stopped(settings):
+    """SIGTERM in the middle of a burst: every delivery answered 200 is stored, and the
+    process ends by itself."""
+    env = processes.child_env(META_APP_SECRET=SECRET)
+    door, url = processes.door_start(env=env)
+    bodies = [encode(statuses(status(f"wamid.T{n}", "read"))) for n in range(400)]
+
+    def post(body):
+        try:
+            return body, _post(url, body).status_code
+        except (requests.ConnectionError, requests.Timeout):
+            # Refused after the stop, or caught between its head and its body (the server reads
+            # nothing more once stopping): unanswered, so Meta delivers it again later.
+            return body, None
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = pool.map(post, bodies)
+            time.sleep(0.3)
+            os.kill(door.pid, signal.SIGTERM)
+            answers = list(answers)
+        assert door.popen.wait(timeout=20) == 0
+    finally:
+        door.stop()
+    acknowledged = sorted(body for body, code in answers if code == 200)
+    assert acknowledged, "the stop came before any delivery"
+    assert sorted(set(_stored()) & set(bodies)) == acknowledged
+    assert {code for _, code in answers} <= {200, 503, None}
+
+
+def test_a_burst_is_committed_in_groups(door, monkeypatch):
+    """Deliveries that wait together share a commit: far fewer INSERTs than deliveries."""
+    inserts = []
+    real = door_server.Writer._insert
+
+    async def counted(self, batch):
+        inserts.append(len(batch))
+        await real(self, batch)
+
+    monkeypatch.setattr(door_server.Writer, "_insert", counted)
+    bodies = [encode(statuses(status(f"wamid.G{n}", "sent"))) for n in range(200)]
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(lambda body: _post(door, body).status_code, bodies)) == {200}
+    assert sum(inserts) == 200
+    assert len(inserts) < 100, inserts
