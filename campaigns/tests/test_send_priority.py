@@ -1,0 +1,40 @@
+"""The send worker gives way to the webhook path (campaigns/engine/priority.py), as started by
+a process manager: each worker in a session of its own."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from campaigns.engine import processes
+
+
+def _nice(pid: int) -> int:
+    # /proc/<pid>/stat: the 19th field is the nice value (after the command in parentheses).
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _autogroup(pid: int) -> str:
+    path = Path(f"/proc/{pid}/autogroup")
+    return path.read_text() if path.exists() else ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_worker_that_just_sends_is_lowered_with_its_pool():
+    env = processes.child_env(ENGINE_SEND_NICE=19)
+    send = processes.worker_start(concurrency=2, env=env, name="send", queues=["send"])
+    both = processes.worker_start(concurrency=1, env=env, name="all")
+    try:
+        lowered = [send.pid, *processes._children(send.pid)]
+        assert len(lowered) == 3  # the worker and its pool of two
+        assert {_nice(pid) for pid in lowered} == {19}
+        if _autogroup(send.pid):  # a kernel with autogroups: the session's group too
+            assert _autogroup(send.pid).rstrip().endswith("nice 19")
+        # A worker that also applies webhooks must not be slowed with them.
+        own = os.nice(0)
+        assert own < 19, "the tests themselves run at the lowest priority"
+        assert {_nice(pid) for pid in [both.pid, *processes._children(both.pid)]} == {own}
+        assert "send worker CPU priority: nice 19" in send.output()
+    finally:
+        send.stop()
+        both.stop()
