@@ -114,7 +114,7 @@ ENGINE_LOCK_SECONDS = env.float("ENGINE_LOCK_SECONDS", default=8.0)
 ENGINE_FLUSH_SECONDS = env.float("ENGINE_FLUSH_SECONDS", default=0.25)
 # The nice value of a worker that consumes only the send queue (campaigns/engine/priority.py):
 # on a saturated machine sending gives way to Meta's webhooks. 0 leaves it as started.
-ENGINE_SEND_NICE = env.int("ENGINE_SEND_NICE", default=19)
+ENGINE_SEND_NICE = env.int("ENGINE_SEND_NICE", default=10)
 if not 0 <= ENGINE_SEND_NICE <= 19:
     raise ImproperlyConfigured("ENGINE_SEND_NICE must be between 0 and 19")
 # A flush (sends Meta accepted) is retried through a lost database connection this long.
