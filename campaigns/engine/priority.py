@@ -13,7 +13,8 @@ at nice 19) to the simulator and PostgreSQL it waits on.
 Linux shares CPU between sessions (autogroups) before it looks at nice values inside them, and
 a process manager (honcho, the bench) starts each Procfile line in a session of its own: plain
 nice would only order the worker's processes among themselves. So where the worker's session
-is its own (it or its launcher leads it), the session's autogroup is lowered too.
+holds nothing but it and its launchers (`sh -c`, scripts/respawn), the session's autogroup is
+lowered too; a worker started from a terminal shared with other programs leaves it alone.
 """
 
 import logging
@@ -30,7 +31,7 @@ def cpu_give_way(nice: int) -> str:
     if current < nice:
         os.nice(nice - current)
     how = f"nice {nice}"
-    if os.getsid(0) in (os.getpid(), os.getppid()):
+    if _session_is_own():
         try:
             with open("/proc/self/autogroup", "w") as autogroup:
                 autogroup.write(str(nice))
@@ -38,3 +39,30 @@ def cpu_give_way(nice: int) -> str:
         except OSError:  # no autogroups in this kernel, or not allowed: nice alone then
             pass
     return how
+
+
+def _session_is_own() -> bool:
+    """Whether every process of this session is this one or one of its ancestors."""
+    session = os.getsid(0)
+    chain, pid = {os.getpid()}, os.getpid()
+    while pid != session:
+        pid = _stat(pid)[1]
+        if pid in (None, 0):
+            return False  # the session's leader is not an ancestor
+        chain.add(pid)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) not in chain:
+            stat = _stat(int(entry.name))
+            if stat[0] == session:
+                return False
+    return True
+
+
+def _stat(pid: int) -> tuple[int | None, int | None]:
+    """(session, parent) of a process from /proc/<pid>/stat; (None, None) once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None, None
+    return int(fields[3]), int(fields[1])

@@ -2,6 +2,8 @@
 a process manager: each worker in a session of its own."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,33 @@ def test_only_a_worker_that_just_sends_is_lowered_with_its_pool():
     finally:
         send.stop()
         both.stop()
+
+
+GIVE_WAY = (
+    "import os; from campaigns.engine.priority import cpu_give_way; "
+    "print(cpu_give_way(7)); print(os.nice(0)); "
+    "print(open('/proc/self/autogroup').read().strip())"
+)
+
+
+def _give_way_in(shell_line: str) -> list[str]:
+    done = subprocess.run(
+        ["setsid", "sh", "-c", shell_line],
+        cwd=processes.BASE_DIR,
+        env={**os.environ, "GIVE_WAY": GIVE_WAY},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroups here")
+def test_the_session_is_lowered_only_when_nothing_else_shares_it():
+    # Two launchers deep, as honcho runs a Procfile line: sh -c, scripts/respawn, the worker.
+    how, nice, group = _give_way_in(f"sh -c '{sys.executable} -c \"$GIVE_WAY\"; true'; true")
+    assert (nice, group.endswith("nice 7")) == ("7", True), how
+    # A session shared with another program (a terminal's jobs): the process alone.
+    how, nice, group = _give_way_in(f'sleep 5 & {sys.executable} -c "$GIVE_WAY"; kill $!')
+    assert (how, nice, group.endswith("nice 0")) == ("nice 7", "7", True)
