@@ -34,6 +34,7 @@ def main() -> int:
     from django.conf import settings
 
     from campaigns.engine import processes
+    from webhooks.door import WEBHOOK_PATH
     from webhooks.models import PendingStatus, WebhookEvent
 
     if not settings.META_APP_SECRET:
@@ -41,7 +42,7 @@ def main() -> int:
     before = WebhookEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     if options.web:
         web, url = processes.web_start(env=processes.child_env())
-        url = f"{url}{processes.WEBHOOK_PATH}"
+        url = f"{url}{WEBHOOK_PATH}"
     else:
         web, url = processes.door_start(env=processes.child_env())
     try:

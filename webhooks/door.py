@@ -18,6 +18,8 @@ from webhooks.kick import processor_kick
 from webhooks.ownership import delivery_belongs
 from webhooks.secrets import AccountSecrets, account_secrets, app_secret
 
+# Meta's webhook URL on the web server (webhooks/urls.py) and on the door (door_server.py).
+WEBHOOK_PATH = "/webhooks/whatsapp/"
 MAX_BODY_BYTES = 3 * 1024 * 1024
 TOO_LARGE = (413, "Delivery larger than 3 MB.")
 NO_SECRET = (403, "No app secret is configured; deliveries cannot be verified.")

@@ -27,9 +27,9 @@ from django.db import connection
 
 from webhooks.committer import MAX_BATCH
 from webhooks.door import (
-    CHALLENGE_FAILED,
     MAX_BODY_BYTES,
     TOO_LARGE,
+    WEBHOOK_PATH,
     challenge_answer,
     delivery_verdict,
 )
@@ -39,7 +39,6 @@ from webhooks.secrets import account_secrets_if_fresh
 
 logger = logging.getLogger(__name__)
 
-PATH = "/webhooks/whatsapp/"
 # A delivery's body must arrive within this; a commit must be done within this.
 READ_TIMEOUT_S = 30.0
 COMMIT_TIMEOUT_S = 10.0
@@ -213,7 +212,7 @@ async def _delivery(request: web.Request) -> web.Response:
 
 async def _challenge(request: web.Request) -> web.Response:
     status, text = challenge_answer(request.query)
-    if (status, text) == CHALLENGE_FAILED:
+    if status != 200:
         return _refuse(request, status, text)
     return _answer(status, text)
 
@@ -241,8 +240,8 @@ def door_app() -> web.Application:
     # A larger body is refused with Meta's own 413 answer above, before it is read.
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[WRITER] = Writer()
-    app.router.add_post(PATH, _delivery)
-    app.router.add_get(PATH, _challenge)
+    app.router.add_post(WEBHOOK_PATH, _delivery)
+    app.router.add_get(WEBHOOK_PATH, _challenge)
     app.on_startup.append(_writer_start)
     app.on_cleanup.append(_writer_stop)
     return app

@@ -12,10 +12,9 @@ from http import HTTPStatus
 
 from django.db import DatabaseError, connection
 
-from webhooks.door import MAX_BODY_BYTES, TOO_LARGE, delivery_accept
+from webhooks.door import MAX_BODY_BYTES, TOO_LARGE, WEBHOOK_PATH, delivery_accept
 
 logger = logging.getLogger(__name__)
-PATH = "/webhooks/whatsapp/"
 
 
 def webhook_fast_path(django_app):
@@ -24,7 +23,7 @@ def webhook_fast_path(django_app):
     def application(environ, start_response):
         length = environ.get("CONTENT_LENGTH") or ""
         if (
-            environ.get("PATH_INFO") != PATH
+            environ.get("PATH_INFO") != WEBHOOK_PATH
             or environ.get("REQUEST_METHOD") != "POST"
             or not length.isdigit()
         ):

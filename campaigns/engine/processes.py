@@ -21,7 +21,6 @@ BASE_DIR = Path(settings.BASE_DIR)
 # honcho's own line format: `name: command`; anything else (comments) is not a process.
 PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-WEBHOOK_PATH = "/webhooks/whatsapp/"
 
 
 def database_url() -> str:
@@ -277,5 +276,7 @@ def web_start(*, env: dict, workers: int | None = None) -> tuple["Process", str]
 def door_start(*, env: dict) -> tuple["Process", str]:
     """The webhook door as the Procfile's `door` line runs it, on a free port; the URL returned
     is Meta's webhook URL on it."""
+    from webhooks.door import WEBHOOK_PATH
+
     process, url = procfile_start("door", procfile_read()["door"], env=env)
     return process, f"{url}{WEBHOOK_PATH}"

@@ -20,6 +20,7 @@ from tests.factories import AccountFactory
 from titanflow.simulator.testing import LoopThread
 from titanflow.whatsapp.signature import compute_signature
 from webhooks import door_server
+from webhooks.door import WEBHOOK_PATH
 from webhooks.models import WebhookEvent
 from webhooks.tests.conftest import SECRET
 from webhooks.tests.deliveries import WABA_ID, encode, status, statuses
@@ -47,7 +48,7 @@ def door():
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}{door_server.PATH}"
+        return f"http://{host}:{port}{WEBHOOK_PATH}"
 
     try:
         yield loop.run(start())
@@ -100,7 +101,7 @@ def test_an_oversized_delivery_is_refused_without_being_read(door):
     host, port = door.split("/")[2].split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         head = (
-            f"POST {door_server.PATH} HTTP/1.1\r\nHost: {host}\r\n"
+            f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: {host}\r\n"
             f"Content-Length: {3 * 1024 * 1024 + 1}\r\nX-Hub-Signature-256: sha256=00\r\n\r\n"
         )
         sock.sendall(head.encode() + b"{")

@@ -34,6 +34,7 @@ from campaigns.models import Campaign, Message
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.setup import campaign_estimate
 from templates_app.models import WhatsAppAccount
+from webhooks.door import WEBHOOK_PATH
 
 BARE_THREADS = 16
 # Backends that connect and leave between two samples lose at most this much of their CPU.
@@ -141,7 +142,7 @@ class Command(BaseCommand):
             if processes.procfile_kind(args) in ("web", "door")
         }
         # Meta posts to the door where the Procfile runs one, else to the web server.
-        door = next(
+        receiver = next(
             (
                 url
                 for name, (_, url) in servers.items()
@@ -154,7 +155,7 @@ class Command(BaseCommand):
             world_file=world_file,
             latency_ms=opts["latency_ms"],
             no_record_bodies=True,
-            webhook_url=f"{door}{processes.WEBHOOK_PATH}",
+            webhook_url=f"{receiver}{WEBHOOK_PATH}",
             app_secret=settings.META_APP_SECRET,
         )
         try:

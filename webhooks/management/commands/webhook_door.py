@@ -4,7 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from titanflow.simulator.loops import loop_run
-from webhooks.door_server import PATH, door_serve
+from webhooks.door import WEBHOOK_PATH
+from webhooks.door_server import door_serve
 
 
 class Command(BaseCommand):
@@ -28,7 +29,9 @@ class Command(BaseCommand):
 
         def ready(address):
             bound_host, bound_port = address[:2]
-            self.stdout.write(f"webhook door listening on http://{bound_host}:{bound_port}{PATH}")
+            self.stdout.write(
+                f"webhook door listening on http://{bound_host}:{bound_port}{WEBHOOK_PATH}"
+            )
             self.stdout.flush()
 
         loop_run(door_serve(host=host, port=port, ready=ready))
