@@ -13,13 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from aiohttp import web
 
 from campaigns.engine import processes
 from tests.factories import AccountFactory
 from titanflow.simulator.testing import LoopThread
 from titanflow.whatsapp.signature import compute_signature
-from webhooks import door_server
+from webhooks import door_http, door_server
 from webhooks.door import WEBHOOK_PATH
 from webhooks.models import WebhookEvent
 from webhooks.tests.conftest import SECRET
@@ -38,22 +37,19 @@ def _headers(body: bytes, secret: str | None = SECRET) -> dict:
 
 @pytest.fixture
 def door():
-    """The door's application on a free port; yields its webhook URL."""
+    """The door on a free port; yields its webhook URL."""
     door_server._next_kick = 0.0
     loop = LoopThread("webhook-door")
-    runner = web.AppRunner(door_server.door_app(), access_log=None, handle_signals=False)
+    door = door_server.Door()
 
     async def start():
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
+        host, port = (await door.start("127.0.0.1", 0))[:2]
         return f"http://{host}:{port}{WEBHOOK_PATH}"
 
     try:
         yield loop.run(start())
     finally:
-        loop.run(runner.cleanup())
+        loop.run(door.stop())
         loop.close()
 
 
@@ -190,3 +186,124 @@ def test_a_burst_is_committed_in_groups(door, monkeypatch):
         assert set(pool.map(lambda body: _post(door, body).status_code, bodies)) == {200}
     assert sum(inserts) == 200
     assert len(inserts) < 100, inserts
+
+
+# -- HTTP as clients speak it (webhooks/door_http.py) ------------------------------------------
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.split("/")[2].split(":")
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def _request(body: bytes, *, extra: str = "", chunked: bool = False) -> bytes:
+    signature = compute_signature(SECRET, body)
+    head = f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: door\r\nX-Hub-Signature-256: {signature}\r\n"
+    if chunked:
+        middle = len(body) // 2
+        framed = b"".join(
+            b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:middle], body[middle:])
+        )
+        return (
+            (head + "Transfer-Encoding: chunked\r\n" + extra + "\r\n").encode()
+            + framed
+            + (b"0\r\n\r\n")
+        )
+    return (head + f"Content-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """Reads `count` answers off a connection: (status, body) each."""
+    data, answers = b"", []
+    while len(answers) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"the door closed the connection after {len(answers)} answers"
+            data += chunk
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        fields = dict(line.lower().split(b": ", 1) for line in lines[1:])
+        length = int(fields[b"content-length"])
+        while len(data) < length:
+            data += sock.recv(65536)
+        answers.append((int(lines[0].split()[1]), data[:length]))
+        data = data[length:]
+    return answers
+
+
+def test_pipelined_deliveries_are_answered_in_order_and_each_stored(door):
+    bodies = [encode(statuses(status(f"wamid.P{n}", "sent"))) for n in range(40)]
+    forged = _request(bodies[7]).replace(b"sha256=", b"sha256=00", 1)
+    requests_ = [_request(body) for body in bodies]
+    requests_[7] = forged  # one bad delivery among them: refused, the others unharmed
+    with _connect(door) as sock:
+        sock.sendall(b"".join(requests_))
+        answers = _answers(sock, 40)
+    assert [code for code, _ in answers] == [200] * 7 + [403] + [200] * 32
+    assert sorted(_stored()) == sorted(bodies[:7] + bodies[8:])
+
+
+def test_chunked_and_expect_continue_deliveries_are_read(door):
+    chunked, expecting = (encode(statuses(status(f"wamid.C{n}", "read"))) for n in range(2))
+    with _connect(door) as sock:
+        sock.sendall(_request(chunked, chunked=True))
+        assert _answers(sock, 1) == [(200, b"ok")]
+        head, _, body = _request(expecting, extra="Expect: 100-continue\r\n").partition(b"\r\n\r\n")
+        sock.sendall(head + b"\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        assert _answers(sock, 1) == [(200, b"ok")]
+    assert sorted(_stored()) == sorted([chunked, expecting])
+
+
+def test_hostile_requests_are_refused_and_the_door_keeps_serving(door):
+    huge = b"{" + b" " * (3 * 1024 * 1024) + b"}"
+    two_lengths = "Content-Length: 5\r\nContent-Length: 6\r\n"
+    hostile = {
+        b"NOT HTTP AT ALL\r\n\r\n": 400,
+        f"GET {WEBHOOK_PATH} HTTP/1.1\r\nX-Big: {'a' * 40000}\r\n\r\n".encode(): 431,
+        f"GET {WEBHOOK_PATH} HTTP/1.1\r\nX-Never-Ends: {'a' * 40000}".encode(): 431,
+        f"GET {WEBHOOK_PATH} HTTP/1.1\r\n".encode()
+        + b"".join(b"X-H%d: 1\r\n" % n for n in range(150))
+        + b"\r\n": 431,
+        b"GET /admin/ HTTP/1.1\r\nHost: door\r\n\r\n": 404,
+        f"PUT {WEBHOOK_PATH} HTTP/1.1\r\nContent-Length: 0\r\n\r\n".encode(): 405,
+        f"POST {WEBHOOK_PATH} HTTP/1.1\r\n{two_lengths}\r\n".encode(): 400,
+        _request(huge, chunked=True): 413,  # no Content-Length: refused once too much arrived
+    }
+    for request, expected in hostile.items():
+        with _connect(door) as sock:
+            sock.sendall(request)
+            assert _answers(sock, 1)[0][0] == expected, request[:60]
+            assert sock.recv(1) == b"", "a connection that cannot be read on is closed"
+    assert _stored() == []
+    assert _post(door).status_code == 200
+
+
+def test_a_request_that_stops_arriving_is_answered_408(door, monkeypatch):
+    monkeypatch.setattr(door_http, "READ_TIMEOUT_S", 0.3)
+    with _connect(door) as sock:
+        sock.sendall(_request(BODY)[:-5])  # the last bytes never come
+        assert _answers(sock, 1)[0][0] == 408
+    assert _stored() == []
+
+
+def test_a_stop_answers_a_delivery_whose_body_is_still_on_its_way():
+    loop = LoopThread("webhook-door")
+    door = door_server.Door()
+    host, port = loop.run(door.start("127.0.0.1", 0))[:2]
+    request = _request(BODY)
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(request[:40])
+            stopping = loop.submit(door.stop())
+            time.sleep(0.2)  # the stop has begun: the listener is closed
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((host, port), timeout=1).close()
+            sock.sendall(request[40:])
+            assert _answers(sock, 1) == [(200, b"ok")]
+            assert sock.recv(1) == b"", "closed once answered, since the door is stopping"
+        stopping.result(timeout=15)
+    finally:
+        loop.close()
+    assert _stored() == [BODY]
