@@ -133,3 +133,23 @@ def test_what_meta_answered_each_send_with_is_kept_on_its_message():
     assert statuses == {"w.h": "held_for_quality_assessment", "w.a": "accepted"}
     campaign.refresh_from_db()
     assert (campaign.sent_count, campaign.failed_count) == (2, 0)
+
+
+def test_a_lone_surrogate_in_what_meta_answered_does_not_stop_the_flush():
+    """json.loads reads Meta's "\\ud800" as a lone surrogate, which is not UTF-8: the failure
+    is still written (the surrogate as "?") with the sends beside it."""
+    sender = SenderFactory(campaign__status=Campaign.Status.RUNNING)
+    template = TemplateFactory(account=sender.phone.account)
+    campaign = sender.campaign
+    ContactFactory.create_batch(3, campaign=campaign)
+    batch = Batch(campaign_id=campaign.pk, sender_id=sender.pk, phone_id=sender.phone_id, token=5)
+    failed, *sent = contacts_claim(campaign_id=campaign.pk, sender_id=sender.pk, token=5, limit=3)
+    for contact in sent:
+        batch.add_sent(contact, template_id=template.pk, body="{}", wamid=f"w.{contact.id}")
+    batch.add_failed(failed, code=131000, reason="Something went wrong \ud800 here")
+    batch.flush()
+    batch.settle()
+    contact = campaign.contacts.get(pk=failed.id)
+    assert contact.state == Contact.State.FAILED
+    assert contact.last_error == "Something went wrong ? here"
+    assert Message.objects.filter(campaign=campaign).count() == 2
