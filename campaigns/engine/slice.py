@@ -12,14 +12,15 @@ flight are settled, the results written (through a reconnect), and the next slic
 """
 
 import contextlib
+import itertools
 import logging
 import math
 import os
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
-from queue import Empty, SimpleQueue
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -46,8 +47,9 @@ from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
 from campaigns.models import CampaignSender
 from campaigns.services import senders
 from campaigns.services.optouts import optout_record
-from titanflow.whatsapp.client import GraphClient, shared_pool
+from titanflow.whatsapp.client import USER_AGENT, GraphClient, send_outcome, shared_pool
 from titanflow.whatsapp.errors import MetaAPIError
+from titanflow.whatsapp.mux import Done, SendMux
 from titanflow.whatsapp.payloads import MissingVariableError
 
 log = logging.getLogger(__name__)
@@ -96,15 +98,39 @@ def sender_run_slice(*, campaign_id: int, sender_id: int) -> SliceResult:
     return result
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+# One multiplexed client per access token, kept across this process's slices (it is empty
+# between them): a slice's connections outlive it.
+_muxes: dict[tuple[int, str, str], SendMux] = {}
+_MUXES_KEPT = 8
+_request_keys = itertools.count(1)
 
 
-def _pool() -> ThreadPoolExecutor:
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools.clear()
-        _pools[pid] = ThreadPoolExecutor(settings.ENGINE_MAX_IN_FLIGHT, thread_name_prefix="send")
-    return _pools[pid]
+def _mux(access_token: str) -> SendMux:
+    key = (os.getpid(), settings.WHATSAPP_GRAPH_URL, access_token)
+    mux = _muxes.get(key)
+    if mux is not None and mux.in_flight:
+        # A slice that died before settling its sends left them here: they stay armed for the
+        # reaper (maybe at Meta), and their answers must not reach this slice.
+        mux.close()
+        mux = _muxes.pop(key) and None
+    if mux is None:
+        if any(pid != key[0] for pid, *_ in _muxes) or len(_muxes) >= _MUXES_KEPT:
+            for old in _muxes.values():  # a parent's sockets, or tokens not used lately
+                if old.in_flight == 0:
+                    old.close()
+            _muxes.clear()
+        mux = _muxes[key] = SendMux(
+            settings.WHATSAPP_GRAPH_URL,
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "User-Agent": USER_AGENT,
+                "Content-Type": "application/json",
+            },
+            connect_timeout=3.0,
+            read_timeout=settings.ENGINE_READ_TIMEOUT_SECONDS,
+            max_connections=settings.ENGINE_MAX_IN_FLIGHT,
+        )
+    return mux
 
 
 class Slice:
@@ -117,8 +143,8 @@ class Slice:
         )
         self.queue: deque[Claimed] = deque()  # claimed, not armed
         self.ready: deque[Claimed] = deque()  # armed: may be sent now
-        self.in_flight: dict[Future, tuple[Claimed, int, bytes]] = {}
-        self.done: SimpleQueue[Future] = SimpleQueue()
+        self.in_flight: dict[int, tuple[Claimed, int, bytes]] = {}
+        self.ended: deque[Done] = deque()  # sends that ended, not yet settled
         self.latency = LATENCY_GUESS_S
         self.rate = self.ctx.rate
         self.generation: int | None = None
@@ -161,7 +187,8 @@ class Slice:
             campaign_id=self.ctx.campaign_id,
             campaign_rate=self.ctx.campaign_rate,
         )
-        self.client = _client(self.ctx.access_token)
+        self.mux = _mux(self.ctx.access_token)
+        self.send_path = _send_path(self.ctx.phone_number_id)
         try:
             self._loop()
         finally:
@@ -414,17 +441,11 @@ class Slice:
             if pause:
                 time.sleep(pause)
             return
-        try:
-            future = self.done.get(timeout=pause) if pause else self.done.get_nowait()
-        except Empty:
-            return
-        self._settle(future)
-        while True:
-            try:
-                future = self.done.get_nowait()
-            except Empty:
-                return
-            self._settle(future)
+        if not self.ended:
+            self.ended.extend(self.mux.poll(pause))
+        # One by one off the deque: a reaction that raises (the database away) loses no other.
+        while self.ended:
+            self._settle(self.ended.popleft())
 
     def _submit_granted(self) -> float:
         """Sends as many as the bucket grants; returns how long to wait before asking again."""
@@ -482,9 +503,9 @@ class Slice:
 
     def _submit(self, contact: Claimed, template: TemplateChoice) -> None:
         body = contact.payload.encode()
-        future = _pool().submit(self._send, body)
-        self.in_flight[future] = (contact, template.id, body)
-        future.add_done_callback(self.done.put)
+        key = next(_request_keys)
+        self.mux.submit(key, self.send_path, body)
+        self.in_flight[key] = (contact, template.id, body)
 
     def _body(self, contact: Claimed, template: TemplateChoice) -> bytes:
         # Built once per (contact, template); every retry with that template resends these bytes.
@@ -502,15 +523,11 @@ class Slice:
         contact.payload_saved = False
         return body
 
-    def _send(self, body: bytes):
-        started = time.monotonic()
-        result = self.client.send_message(self.ctx.phone_number_id, body)
-        return result, time.monotonic() - started
-
-    def _settle(self, future: Future) -> None:
-        contact, template_id, body = self.in_flight.pop(future)
+    def _settle(self, done: Done) -> None:
+        contact, template_id, body = self.in_flight.pop(done.key)
+        took = done.took
         try:
-            result, took = future.result()
+            result = send_outcome(done)
         except MetaAPIError as exc:
             self._react(contact, template_id, exc)
             return
@@ -693,11 +710,12 @@ def _renew_job(sender_id: int, token: int, issued: float) -> tuple[float, int]:
         return issued, claims_renew(sender_id=sender_id, token=token)
 
 
-def _client(access_token: str) -> GraphClient:
-    return GraphClient(
+def _send_path(phone_number_id: str) -> str:
+    # GraphClient checks the id is a plain path segment, and knows the version and base path.
+    client = GraphClient(
         base_url=settings.WHATSAPP_GRAPH_URL,
         version=settings.WHATSAPP_API_VERSION,
-        access_token=access_token,
-        read_timeout=settings.ENGINE_READ_TIMEOUT_SECONDS,
+        access_token="",
         pool=shared_pool(),
     )
+    return urlsplit(client.url(f"{phone_number_id}/messages")).path

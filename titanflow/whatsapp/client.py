@@ -15,6 +15,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, LocationValueError, SSLError
 
 from .errors import AmbiguousSendError, MetaAPIError, TransportError
+from .mux import ConnectFailed, Done
 
 USER_AGENT = "TitanFlow/1.0"
 
@@ -68,7 +69,7 @@ class GraphClient:
         response = self._request(
             "POST", self.url(f"{phone_number_id}/messages"), body=body, headers=headers
         )
-        return _send_result(response)
+        return send_result(response.status, response.data)
 
     def get(self, path: str, params: dict | None = None) -> dict:
         """GET `{base}/{version}/{path}` and return the decoded JSON object."""
@@ -117,23 +118,36 @@ class GraphClient:
         return response
 
 
-def _send_result(response: urllib3.BaseHTTPResponse) -> SendResult:
+def send_result(status: int, data: bytes) -> SendResult:
+    """What a 2xx answer to a send says; AmbiguousSendError when it names no message."""
     try:
-        payload = json.loads(response.data)
+        payload = json.loads(data)
         message = payload["messages"][0]
         wamid = str(message["id"])
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         # A 2xx means Meta may have taken the message; only the status webhook can tell.
         raise AmbiguousSendError(
             "The Graph API accepted the request but returned no message id",
-            http_status=response.status,
+            http_status=status,
         ) from exc
     return SendResult(
         wamid=wamid,
         message_status=str(message.get("message_status") or "accepted"),
         wa_id=_first_wa_id(payload.get("contacts")),
-        http_status=response.status,
+        http_status=status,
     )
+
+
+def send_outcome(done: Done) -> SendResult:
+    """A send's end from the multiplexed client (mux.py), judged as `send_message` judges one:
+    raises TransportError (never sent), AmbiguousSendError or MetaAPIError."""
+    if done.error is not None:
+        kind = TransportError if isinstance(done.error, ConnectFailed) else AmbiguousSendError
+        raise kind(str(done.error))
+    answer = done.answer
+    if not 200 <= answer.status < 300:
+        raise MetaAPIError.from_response(answer.status, answer.body, answer.headers)
+    return send_result(answer.status, answer.body)
 
 
 def _first_wa_id(contacts) -> str:

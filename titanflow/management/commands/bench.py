@@ -22,7 +22,6 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
-import urllib3
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -34,9 +33,10 @@ from campaigns.models import Campaign, Message
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.setup import campaign_estimate
 from templates_app.models import WhatsAppAccount
+from titanflow.whatsapp.mux import SendMux
 from webhooks.door import WEBHOOK_PATH
 
-BARE_THREADS = 16
+BARE_IN_FLIGHT = 16
 # Backends that connect and leave between two samples lose at most this much of their CPU.
 PG_SAMPLE_S = 0.2
 
@@ -433,8 +433,10 @@ def _import_runs(rows: int) -> dict:
 
 
 def _bare_loop(url: str, world: dict, *, seconds: float, n: int) -> float:
-    """The ceiling: prebuilt bodies posted as fast as threads over pooled urllib3 clients go,
-    in as many processes as the engine runs senders, so both get the same share of the CPU."""
+    """The ceiling: prebuilt bodies posted as fast as the engine's own HTTP client (one
+    multiplexed client per process, titanflow/whatsapp/mux.py) goes with BARE_IN_FLIGHT
+    requests in flight, in as many processes as the engine runs senders, so both get the same
+    share of the CPU."""
     context = multiprocessing.get_context("fork")
     phones = [phone["phone_number_id"] for phone in world["phones"]]
     with context.Pool(n) as pool:
@@ -443,28 +445,26 @@ def _bare_loop(url: str, world: dict, *, seconds: float, n: int) -> float:
 
 
 def _bare_process(url: str, phones: list[str], seconds: float, index: int) -> int:
-    pool = urllib3.PoolManager(maxsize=BARE_THREADS, retries=False)
     headers = {"Authorization": f"Bearer {staging.TOKEN}", "Content-Type": "application/json"}
-    counts = [0] * BARE_THREADS
+    mux = SendMux(url, headers=headers, max_connections=BARE_IN_FLIGHT, read_timeout=10)
     deadline = time.monotonic() + seconds
+    sent = answered = 0
 
-    def run(slot: int) -> None:
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            body = _bare_body((index * BARE_THREADS + slot) * 10_000_000 + n)
-            phone = phones[(index + n) % len(phones)]
-            response = pool.request(
-                "POST", f"{url}/v23.0/{phone}/messages", body=body, headers=headers, timeout=10
-            )
-            counts[slot] += response.status == 200
+    def submit() -> None:
+        nonlocal sent
+        sent += 1
+        phone = phones[(index + sent) % len(phones)]
+        mux.submit(sent, f"/v23.0/{phone}/messages", _bare_body(index * 10_000_000 + sent))
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(BARE_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts)
+    for _ in range(BARE_IN_FLIGHT):
+        submit()
+    while mux.in_flight:
+        for done in mux.poll(0.1):
+            answered += done.answer is not None and done.answer.status == 200
+            if time.monotonic() < deadline:
+                submit()
+    mux.close()
+    return answered
 
 
 def _bare_body(n: int) -> bytes:
