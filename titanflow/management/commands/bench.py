@@ -210,6 +210,7 @@ class Command(BaseCommand):
             started = time.monotonic()
             campaign_launch(campaign=campaign, user=owner)
             elapsed = _wait_done(campaign, timeout=opts["timeout"], started=started)
+            backlog = _backlog(url) if webhooks else None
             drained = _wait_drained(url, self.first_ids[1]) - started if webhooks else elapsed
             cpu = meter.stop()
             rss = max(worker.rss_peak_kb() for worker in workers)
@@ -233,6 +234,9 @@ class Command(BaseCommand):
         }
         if webhooks:
             result["webhooks_drained_after_s"] = round(drained - elapsed, 2)
+            # Where the backlog was when the last send was written: still at Meta (the
+            # simulator's poster) or stored by the door and not yet applied by us.
+            result["backlog_when_sending_ended"] = backlog
             # Until the last status is posted by the simulator and applied by us.
             result["end_to_end_messages_per_s"] = round(sent / drained, 1)
         return result
@@ -395,6 +399,18 @@ def _wait_done(campaign: Campaign, *, timeout: float, started: float) -> float:
             return time.monotonic() - started
         time.sleep(0.1)
     raise CommandError(f"The bench campaign did not finish within {timeout:.0f} s")
+
+
+def _backlog(url: str) -> dict:
+    from webhooks.models import WebhookEvent
+
+    stats = requests.get(f"{url}/_sim/stats?brief=1", timeout=30).json()
+    return {
+        "statuses_meta_still_to_post": stats["webhooks"]["pending"],
+        "deliveries_titanflow_still_to_apply": WebhookEvent.objects.filter(
+            processed_at__isnull=True
+        ).count(),
+    }
 
 
 def _wait_drained(url: str, after_pending: int, timeout: float = 120) -> float:
