@@ -2,11 +2,11 @@
 
 The door serves one URL with short plain-text answers, so it needs no framework: on aiohttp's
 web server its request and response objects, routing and writer were about half of what the
-door spent per delivery (door_server.py has the figures). What a server owes its clients is here: keep-alive and pipelined requests answered in
-order, `Expect: 100-continue`, chunked bodies, limits on the head and the body (a body larger
-than the limit is refused from its Content-Length, before it is read), a deadline for a request
-that stops arriving, idle connections closed, and a stop that answers every request already
-begun.
+door spent per delivery (door_server.py has the figures). What a server owes its clients is
+here: keep-alive and pipelined requests answered in order, `Expect: 100-continue`, chunked
+bodies, limits on the head and the body (a body larger than the limit is refused from its
+Content-Length, before it is read), a deadline for a request that stops arriving, idle
+connections closed, and a stop that answers every request already begun.
 
 `Handler` decides; a connection only frames. A handler answers through `Exchange.answer`, at
 once or later (after a commit), and the connection writes the answers in the order the requests

@@ -524,6 +524,9 @@ class Slice:
         return body
 
     def _settle(self, done: Done) -> None:
+        if done.key not in self.in_flight:  # cannot happen: _mux() drops a dead slice's client
+            log.error("sender %s: an answer for no send of this slice", self.ctx.sender_id)
+            return
         contact, template_id, body = self.in_flight.pop(done.key)
         took = done.took
         try:

@@ -74,6 +74,7 @@ class _Connection:
         self.wrote = False
         self.deadline = 0.0
         self.events = 0
+        self.addresses: list = []
         self._answer_reset()
 
     def _answer_reset(self) -> None:
@@ -131,21 +132,35 @@ class _Connection:
         self.state = "connecting"
         self.deadline = time.monotonic() + mux.connect_timeout
         try:
-            family, kind, proto, _, address = socket.getaddrinfo(
-                mux.host, mux.port, type=socket.SOCK_STREAM
-            )[0]
-            sock = socket.socket(family, kind, proto)
+            self.addresses = socket.getaddrinfo(mux.host, mux.port, type=socket.SOCK_STREAM)
         except OSError as exc:
             self._fail(ConnectFailed(f"Could not reach the Graph API: {exc}"))
             return
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = sock
-        code = sock.connect_ex(address)
-        if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
-            self._fail(ConnectFailed(f"Could not reach the Graph API: {errno.errorcode[code]}"))
-            return
-        self._want(selectors.EVENT_WRITE)
+        self._connect_next()
+
+    def _connect_next(self, reason: str = "no address") -> None:
+        """Tries the host's next address (as urllib3 does: "localhost" may be ::1 first)."""
+        while self.addresses:
+            family, kind, proto, _, address = self.addresses.pop(0)
+            if self.sock is not None:
+                self._unwant()
+                self.sock.close()
+                self.sock = None
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:
+                reason = str(exc)
+                continue
+            sock.setblocking(False)
+            if family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = sock
+            code = sock.connect_ex(address)
+            if code in (0, errno.EINPROGRESS, errno.EAGAIN):
+                self._want(selectors.EVENT_WRITE)
+                return
+            reason = errno.errorcode.get(code, str(code))
+        self._fail(ConnectFailed(f"Could not reach the Graph API: {reason}"))
 
     def ready(self, mask: int) -> None:
         try:
@@ -167,7 +182,7 @@ class _Connection:
     def _connected(self) -> None:
         code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self._fail(ConnectFailed(f"Could not reach the Graph API: {errno.errorcode[code]}"))
+            self._connect_next(errno.errorcode.get(code, str(code)))
             return
         if self.mux.tls is not None:
             self._unwant()

@@ -152,8 +152,7 @@ def test_the_procfile_door_answers_what_it_took_in_when_stopped(settings):
         try:
             return body, _post(url, body).status_code
         except (requests.ConnectionError, requests.Timeout):
-            # Refused after the stop, or caught between its head and its body (the server reads
-            # nothing more once stopping): unanswered, so Meta delivers it again later.
+            # Refused once the door stopped listening: unanswered, so Meta delivers it again.
             return body, None
 
     try:

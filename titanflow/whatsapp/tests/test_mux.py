@@ -234,3 +234,16 @@ def test_sends_over_tls_and_an_untrusted_certificate_is_never_sent_to(server, tm
     refused = _outcome(_run(_mux(meta.url), 1)[0])
     assert isinstance(refused, TransportError)
     assert meta.requests == 40
+
+
+def test_every_address_of_the_host_is_tried(server, monkeypatch):
+    # "localhost" may name ::1 before 127.0.0.1; a server on only one of them is still reached.
+    meta = server(_ok)
+    real = socket.getaddrinfo
+
+    def both(host, port, *args, **kwargs):
+        v4 = real("127.0.0.1", port, *args, **kwargs)
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)), *v4]
+
+    monkeypatch.setattr(socket, "getaddrinfo", both)
+    assert _outcome(_run(_mux(meta.url), 1)[0]).wamid == "wamid.1"
