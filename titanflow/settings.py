@@ -121,6 +121,7 @@ if not 0 <= ENGINE_SEND_NICE <= 19:
 ENGINE_DB_RETRY_SECONDS = env.float("ENGINE_DB_RETRY_SECONDS", default=120.0)
 # A send whose answer never came waits this long for its status webhook before it is resent.
 ENGINE_AMBIGUOUS_GRACE_SECONDS = env.float("ENGINE_AMBIGUOUS_GRACE_SECONDS", default=300.0)
+# A slice's sends in flight at once, each on its own keep-alive connection (whatsapp/mux.py).
 ENGINE_MAX_IN_FLIGHT = env.int("ENGINE_MAX_IN_FLIGHT", default=64)
 # How long a send waits for Meta's answer before it counts as ambiguous (never resent blindly).
 ENGINE_READ_TIMEOUT_SECONDS = env.float("ENGINE_READ_TIMEOUT_SECONDS", default=15.0)

@@ -3,9 +3,10 @@
 Only one slice per sender runs at a time (a Redis lock the slice renews while it runs, so a dead
 worker's senders are free again within seconds). A slice claims about a second of contacts at a
 time under its fencing token, arms each small group just before sending it (payloads stored,
-token and opt-outs checked: see claims.py), sends paced by the number's token bucket with a small
-pool of requests in flight, reacts to every error by its code, writes its results in one
-statement per flush and returns what it did not send to the pool.
+token and opt-outs checked: see claims.py), sends paced by the number's token bucket with up to
+ENGINE_MAX_IN_FLIGHT requests in flight from its own thread (titanflow/whatsapp/mux.py), reacts
+to every error by its code, writes its results in one statement per flush and returns what it
+did not send to the pool.
 
 A lost Redis or database connection stops the sending, never the bookkeeping: the requests in
 flight are settled, the results written (through a reconnect), and the next slice picks up.

@@ -1,6 +1,8 @@
 """A thin, pooled Graph API client: one HTTP call per method, no retries, no redirects.
 
-Retry policy belongs to the callers, who decide from `MetaAPIError.info` (see errors.py).
+Retry policy belongs to the callers, who decide from `MetaAPIError.info` (see errors.py). The
+engine's sends go through mux.py instead, many in flight from one thread; `send_outcome` judges
+their answers by the same rules as `send_message`.
 """
 
 import json
