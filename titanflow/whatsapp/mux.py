@@ -122,10 +122,13 @@ class _Connection:
         self._answer_reset()
         if self.state == "new":
             self._connect()
-        else:
-            self.state = "sending"
-            self.deadline = time.monotonic() + self.mux.read_timeout
+            return
+        self.state = "sending"
+        self.deadline = time.monotonic() + self.mux.read_timeout
+        try:
             self._send()
+        except OSError as exc:  # the server hung up since the reuse check (ssl.SSLError too)
+            self._lost(exc)
 
     def _connect(self) -> None:
         mux = self.mux
@@ -174,9 +177,7 @@ class _Connection:
                 self._read()
             elif self.state == "idle":
                 self._idle_readable()
-        except ssl.SSLError as exc:
-            self._lost(exc)
-        except OSError as exc:
+        except OSError as exc:  # ssl.SSLError is one too
             self._lost(exc)
 
     def _connected(self) -> None:

@@ -247,3 +247,28 @@ def test_every_address_of_the_host_is_tried(server, monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", both)
     assert _outcome(_run(_mux(meta.url), 1)[0]).wamid == "wamid.1"
+
+
+def test_a_send_on_a_connection_reset_since_its_reuse_check_is_never_sent(server, monkeypatch):
+    meta = server(_ok)
+    mux = _mux(meta.url, max_connections=1)
+    _run(mux, 1)
+    # The server resets the connection between the check and the write: the write fails at
+    # once, before any byte of this request left, so the send may go again.
+    (idle,) = mux._idle_connections
+    monkeypatch.setattr(type(idle), "usable", lambda self: True)
+    real_send = socket.socket.send
+    calls = []
+
+    def reset(sock, data, *args):
+        if not calls:
+            calls.append(sock)
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return real_send(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "send", reset)
+    (done,) = _run(mux, 1).values()
+    assert isinstance(_outcome(done), TransportError)
+    monkeypatch.undo()
+    (done,) = _run(mux, 1).values()
+    assert _outcome(done).wamid.startswith("wamid.")
