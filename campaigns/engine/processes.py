@@ -38,6 +38,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Every Process started here and not yet stopped: `stop_all` ends them whatever was under way.
+_started: set["Process"] = set()
+
+
+def stop_all() -> None:
+    """Stops every process started here that still runs (a bench interrupted while it started
+    or drove them must not leave them running in their own sessions)."""
+    for process in list(_started):
+        process.stop(timeout=5.0)
+
+
 class Process:
     """A child in its own session, so a stop (or a SIGKILL) reaches its whole process group."""
 
@@ -52,6 +63,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _started.add(self)
 
     @property
     def pid(self) -> int:
@@ -73,10 +85,12 @@ class Process:
 
     def kill(self) -> None:
         """SIGKILL to the whole group: a worker dying mid-slice, nothing cleaned up."""
+        _started.discard(self)
         self._signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
 
     def stop(self, timeout: float = 15.0) -> None:
+        _started.discard(self)
         if self.popen.poll() is None:
             self._signal(signal.SIGTERM)
             try:

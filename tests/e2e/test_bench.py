@@ -1,7 +1,14 @@
 """`manage.py bench` end to end on a small paced campaign: both paths through the Procfile's own
 processes, with the CPU of each component read from /proc."""
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from io import StringIO
 
 import pytest
@@ -74,3 +81,49 @@ def test_the_bench_refuses_a_procfile_that_leaves_a_queue_unconsumed(tmp_path):
 
     with pytest.raises(CommandError, match="webhooks"):
         _procfile(str(procfile))
+
+
+def _marked(marker: str) -> set[int]:
+    """The running processes whose environment carries `marker` (an exited one waiting to be
+    reaped, a zombie, runs nothing)."""
+    found = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue
+                with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                    if marker.encode() in environ.read():
+                        found.add(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def test_a_bench_stopped_with_sigterm_stops_every_process_it_started(engine_settings):
+    # Its processes live in sessions of their own: killed without unwinding, the bench left
+    # workers, a door and a simulator running as orphans.
+    marker = f"TITANFLOW_BENCH_MARK=bench-{uuid.uuid4().hex}"
+    env = processes.child_env(**dict([marker.split("=")]))
+    bench = subprocess.Popen(
+        [sys.executable, "manage.py", "bench", "--contacts", "3000", "--skip-send",
+         "--bare-seconds", "0", "--timeout", "120"],
+        cwd=processes.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while len(_marked(marker)) < 6 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the bench, the simulator, the door, the workers and beat
+        assert len(_marked(marker)) >= 6, "the bench did not start its processes"
+        bench.terminate()
+        assert bench.wait(timeout=60) != 0
+        deadline = time.monotonic() + 30
+        while _marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _marked(marker) == set()
+    finally:
+        bench.kill()
+        for pid in _marked(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

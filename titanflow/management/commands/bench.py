@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import resource
+import signal
 import tempfile
 import threading
 import time
@@ -94,6 +95,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        # The processes the bench starts live in sessions of their own: a SIGTERM (a timeout, a
+        # Ctrl-C from a process manager) must unwind through the `finally`s that stop them, or
+        # they run on as orphans, sending and posting into the bench database.
+        previous = signal.signal(signal.SIGTERM, _sigterm_exit)
+        try:
+            self._handle(**opts)
+        finally:
+            processes.stop_all()  # what a stop in the middle of starting left behind
+            signal.signal(signal.SIGTERM, previous)
+
+    def _handle(self, **opts):
         if opts["import_rows"]:
             self.stdout.write(json.dumps(_import_runs(opts["import_rows"]), indent=2))
             return
@@ -240,6 +252,10 @@ class Command(BaseCommand):
             # Until the last status is posted by the simulator and applied by us.
             result["end_to_end_messages_per_s"] = round(sent / drained, 1)
         return result
+
+
+def _sigterm_exit(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _procfile(path: str) -> dict[str, list[str]]:
