@@ -298,23 +298,29 @@ class HttpServer:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            _dates.clear()
+            _date_expire()
             now = time.monotonic()
             for connection in list(self.connections):
                 connection.sweep(now)
 
 
-_dates: dict[str, str] = {}
+# The Date header, formatted once a second (the sweeper expires it), and the common answers
+# built with it.
+_date_now: str | None = None
 _cached: dict[tuple, bytes] = {}
 
 
 def _date() -> str:
-    # One formatting a second: the sweeper clears it.
-    date = _dates.get("now")
-    if date is None:
-        date = _dates["now"] = formatdate(usegmt=True)
+    global _date_now
+    if _date_now is None:
+        _date_now = formatdate(usegmt=True)
         _cached.clear()
-    return date
+    return _date_now
+
+
+def _date_expire() -> None:
+    global _date_now
+    _date_now = None
 
 
 def response_bytes(

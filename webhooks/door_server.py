@@ -90,9 +90,6 @@ class Writer:
         self._wake.set()
         return item.done
 
-    async def store(self, body: bytes, *, app_signed: bool) -> bool:
-        return await self.submit(body, app_signed=app_signed)
-
     async def _run(self) -> None:
         while True:
             await self._wake.wait()

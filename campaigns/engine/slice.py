@@ -48,7 +48,7 @@ from campaigns.engine.reactions import SPAM_CODE, Action, decide, failure_reason
 from campaigns.models import CampaignSender
 from campaigns.services import senders
 from campaigns.services.optouts import optout_record
-from titanflow.whatsapp.client import USER_AGENT, GraphClient, send_outcome, shared_pool
+from titanflow.whatsapp.client import auth_headers, graph_url, send_outcome
 from titanflow.whatsapp.errors import MetaAPIError
 from titanflow.whatsapp.mux import Done, SendMux
 from titanflow.whatsapp.payloads import MissingVariableError
@@ -113,7 +113,8 @@ def _mux(access_token: str) -> SendMux:
         # A slice that died before settling its sends left them here: they stay armed for the
         # reaper (maybe at Meta), and their answers must not reach this slice.
         mux.close()
-        mux = _muxes.pop(key) and None
+        del _muxes[key]
+        mux = None
     if mux is None:
         if any(pid != key[0] for pid, *_ in _muxes) or len(_muxes) >= _MUXES_KEPT:
             for old in _muxes.values():  # a parent's sockets, or tokens not used lately
@@ -122,11 +123,7 @@ def _mux(access_token: str) -> SendMux:
             _muxes.clear()
         mux = _muxes[key] = SendMux(
             settings.WHATSAPP_GRAPH_URL,
-            headers={
-                "Authorization": f"Bearer {access_token}",
-                "User-Agent": USER_AGENT,
-                "Content-Type": "application/json",
-            },
+            headers={**auth_headers(access_token), "Content-Type": "application/json"},
             connect_timeout=3.0,
             read_timeout=settings.ENGINE_READ_TIMEOUT_SECONDS,
             max_connections=settings.ENGINE_MAX_IN_FLIGHT,
@@ -715,11 +712,7 @@ def _renew_job(sender_id: int, token: int, issued: float) -> tuple[float, int]:
 
 
 def _send_path(phone_number_id: str) -> str:
-    # GraphClient checks the id is a plain path segment, and knows the version and base path.
-    client = GraphClient(
-        base_url=settings.WHATSAPP_GRAPH_URL,
-        version=settings.WHATSAPP_API_VERSION,
-        access_token="",
-        pool=shared_pool(),
+    url = graph_url(
+        settings.WHATSAPP_GRAPH_URL, settings.WHATSAPP_API_VERSION, f"{phone_number_id}/messages"
     )
-    return urlsplit(client.url(f"{phone_number_id}/messages")).path
+    return urlsplit(url).path

@@ -51,19 +51,14 @@ class GraphClient:
         self.version = version.strip("/")
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.pool = pool or new_pool(maxsize=maxsize)
-        self._auth = {"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT}
+        self._auth = auth_headers(access_token)
         self._origin = _origin(self.base_url)
 
     def __repr__(self) -> str:
         return f"GraphClient({self.base_url}/{self.version})"
 
     def url(self, path: str) -> str:
-        # Ids from a request or a stored row go into the path: "../_sim/world" must never
-        # reach another endpoint, so only plain segments (ids and edge names) are accepted.
-        path = path.lstrip("/")
-        if not _GRAPH_PATH.fullmatch(path):
-            raise ValueError(f"Not a Graph API path: {path[:80]!r}")
-        return f"{self.base_url}/{self.version}/{path}"
+        return graph_url(self.base_url, self.version, path)
 
     def send_message(self, phone_number_id: str, body: bytes) -> SendResult:
         """POST ready JSON bytes to `/{phone_number_id}/messages`; the bytes go out unchanged."""
@@ -118,6 +113,20 @@ class GraphClient:
         if not 200 <= response.status < 300:
             raise MetaAPIError.from_response(response.status, response.data, response.headers)
         return response
+
+
+def auth_headers(access_token: str) -> dict[str, str]:
+    """What every Graph API request carries for `access_token`."""
+    return {"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT}
+
+
+def graph_url(base_url: str, version: str, path: str) -> str:
+    # Ids from a request or a stored row go into the path: "../_sim/world" must never
+    # reach another endpoint, so only plain segments (ids and edge names) are accepted.
+    path = path.lstrip("/")
+    if not _GRAPH_PATH.fullmatch(path):
+        raise ValueError(f"Not a Graph API path: {path[:80]!r}")
+    return f"{base_url.rstrip('/')}/{version.strip('/')}/{path}"
 
 
 def send_result(status: int, data: bytes) -> SendResult:

@@ -204,10 +204,7 @@ class _Connection:
         except ssl.SSLWantWriteError:
             self._want(selectors.EVENT_WRITE)
             return
-        except (ssl.SSLError, OSError) as exc:
-            self._fail(ConnectFailed(f"Could not reach the Graph API: {exc}"))
-            return
-        self._begin_sending()
+        self._begin_sending()  # a refused handshake raises to `ready`: never sent (`_lost`)
 
     def _begin_sending(self) -> None:
         self.state = "sending"
@@ -265,12 +262,11 @@ class _Connection:
         # An idle connection has nothing to say: readable means closed, or garbage. Over TLS it
         # may be a record that carries no data (a session ticket): the connection stays.
         try:
-            data = self.sock.recv(_READ_SIZE)
+            self.sock.recv(_READ_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
-            data = b""
-        del data
+            pass
         self._close()
 
     def usable(self) -> bool:
@@ -314,14 +310,10 @@ class _Connection:
         if request is not None:
             self.mux._finished(Done(request.key, None, error, time.monotonic() - request.started))
 
-    def timed_out(self, now: float) -> bool:
-        if self.request is None or now < self.deadline:
-            return False
-        if self.state in ("connecting", "handshaking"):
-            self._fail(ConnectFailed("Could not reach the Graph API: connect timed out"))
-        else:
-            self._fail(AnswerLost("Sent, but no answer from the Graph API: read timed out"))
-        return True
+    def time_out(self, now: float) -> None:
+        """Ends the request past its deadline (never sent, or lost: see `_lost`)."""
+        if self.request is not None and now >= self.deadline:
+            self._lost(TimeoutError("timed out"))
 
     def _want(self, events: int) -> None:
         selector = self.mux.selector
@@ -460,4 +452,4 @@ class SendMux:
     def _expire(self) -> None:
         now = time.monotonic()
         for connection in list(self._busy):
-            connection.timed_out(now)
+            connection.time_out(now)
